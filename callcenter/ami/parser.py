@@ -45,9 +45,9 @@ class FrameParser:
     """Incremental AMI parser: ``feed(bytes)`` returns the complete messages so far.
 
     >>> p = FrameParser(clock=lambda: 1.0)
-    >>> [e.kind for e in p.feed(b"Asterisk Call Manager/11.0.0\\r\\nEvent: Newexten\\r\\nAppData: ")]
+    >>> [e.kind for e in p.feed(b"Asterisk Call Manager/11.0.0\\r\\nEvent: Newexten\\r\\nAppData:")]
     ['banner']
-    >>> [(e.name, e["AppData"]) for e in p.feed(b"\\r\\n\\r\\n")]
+    >>> [(e.name, e["AppData"]) for e in p.feed(b" \\r\\n\\r\\n")]
     [('Newexten', '')]
     >>> name = "Event: X\\r\\nName: Ир\\r\\n\\r\\n".encode()
     >>> [e["Name"] for e in p.feed(name[:-6]) + p.feed(name[-6:])]  # "р" split across reads
