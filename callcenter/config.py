@@ -1,0 +1,165 @@
+"""Deployment settings: one frozen object built from the environment.
+
+Clinic settings (working hours, retry gaps…) live in the database; only what a deployment
+decides lives here. Every variable is parsed explicitly: ``bool(os.environ.get(...))`` would
+turn ``"false"`` into True.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from callcenter.errors import ConfigError
+
+#: Values that are fine for the demo and the tests, and refused anywhere else.
+DEFAULT_SECRET_KEY = "dev-not-secret"
+DEFAULT_AMI_SECRET = "demo-ami-secret"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """Parse a boolean setting strictly.
+
+    >>> parse_bool("X", "Yes"), parse_bool("X", "0")
+    (True, False)
+    >>> parse_bool("X", "maybe")
+    Traceback (most recent call last):
+    ...
+    callcenter.errors.ConfigError: X must be one of 1/true/yes/on or 0/false/no/off, got 'maybe'
+    """
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, got {value!r}")
+
+
+def parse_int(name: str, value: str, *, minimum: int | None = None) -> int:
+    """Parse an integer setting strictly.
+
+    >>> parse_int("AMI_PORT", " 5038 ")
+    5038
+    >>> parse_int("AMI_PORT", "50x")
+    Traceback (most recent call last):
+    ...
+    callcenter.errors.ConfigError: AMI_PORT must be an integer, got '50x'
+    """
+    try:
+        n = int(value.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+    if minimum is not None and n < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {n}")
+    return n
+
+
+def parse_float(name: str, value: str, *, minimum: float | None = None) -> float:
+    """Parse a number setting strictly."""
+    try:
+        n = float(value.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+    if minimum is not None and n < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {n}")
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process needs to start; the defaults are the embedded demo set-up."""
+
+    # SQLAlchemy URL. SQLite is the embedded default; PostgreSQL in production
+    # (postgresql+psycopg://user:pass@host/db).
+    database_url: str = "sqlite:///callcenter.db"
+    # Asterisk Manager Interface (manager.conf in asterisk_config/ defines the user).
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "callcenter"
+    ami_secret: str = DEFAULT_AMI_SECRET
+    # Seconds between Pings, and how long a Ping may go unanswered before we reconnect.
+    ami_ping_interval_s: float = 10.0
+    ami_ping_timeout_s: float = 5.0
+    # Reconnect back-off: first delay, doubled each failure up to the cap.
+    ami_backoff_initial_s: float = 0.5
+    ami_backoff_max_s: float = 30.0
+    # Redis: Huey storage and the Socket.IO message queue when set; embedded mode when empty.
+    redis_url: str | None = None
+    # Flask session signing key; must be set outside the demo.
+    secret_key: str = DEFAULT_SECRET_KEY
+    # Vosk model folder (see models/README.md).
+    vosk_model_path: str = "models/vosk-model-small-ru-0.22"
+    # Clinic time zone for due times and working hours (stored in UTC).
+    timezone: str = "Europe/Moscow"
+    # Web server bind address.
+    web_host: str = "127.0.0.1"
+    web_port: int = 5000
+    # Log as JSON lines (default: when stderr is not a terminal).
+    log_json: bool | None = None
+    log_level: str = "INFO"
+    # True only for `callcenter demo` and tests: allows the default secrets above.
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
+        """Build settings from environment variables; unset ones keep their defaults.
+
+        :raises ConfigError: when a value does not parse.
+        """
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            database_url=env.get("DATABASE_URL", d.database_url),
+            ami_host=env.get("AMI_HOST", d.ami_host),
+            ami_port=parse_int("AMI_PORT", env["AMI_PORT"], minimum=1)
+            if "AMI_PORT" in env
+            else d.ami_port,
+            ami_username=env.get("AMI_USERNAME", d.ami_username),
+            ami_secret=env.get("AMI_SECRET", d.ami_secret),
+            ami_ping_interval_s=_float(env, "AMI_PING_INTERVAL", d.ami_ping_interval_s),
+            ami_ping_timeout_s=_float(env, "AMI_PING_TIMEOUT", d.ami_ping_timeout_s),
+            ami_backoff_initial_s=_float(env, "AMI_BACKOFF_INITIAL", d.ami_backoff_initial_s),
+            ami_backoff_max_s=_float(env, "AMI_BACKOFF_MAX", d.ami_backoff_max_s),
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY", d.secret_key),
+            vosk_model_path=env.get("VOSK_MODEL_PATH", d.vosk_model_path),
+            timezone=env.get("CLINIC_TIMEZONE", d.timezone),
+            web_host=env.get("WEB_HOST", d.web_host),
+            web_port=parse_int("WEB_PORT", env["WEB_PORT"], minimum=1)
+            if "WEB_PORT" in env
+            else d.web_port,
+            log_json=parse_bool("LOG_JSON", env["LOG_JSON"]) if "LOG_JSON" in env else None,
+            log_level=env.get("LOG_LEVEL", d.log_level).upper(),
+            demo=demo,
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields replaced (command-line flags win over env)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def require_production_secrets(self, *, need_web: bool, need_ami: bool) -> None:
+        """Refuse default secrets outside the demo.
+
+        :raises ConfigError: naming each variable that still has its default.
+        """
+        if self.demo:
+            return
+        missing = []
+        if need_ami and self.ami_secret == DEFAULT_AMI_SECRET:
+            missing.append("AMI_SECRET")
+        if need_web and self.secret_key == DEFAULT_SECRET_KEY:
+            missing.append("SECRET_KEY")
+        if missing:
+            raise ConfigError(
+                f"refusing to start with the default {' and '.join(missing)}: set "
+                f"{'them' if len(missing) > 1 else 'it'} in the environment "
+                "(defaults are for `callcenter demo` only)"
+            )
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    return parse_float(name, env[name], minimum=0.0) if name in env else default
