@@ -1,0 +1,58 @@
+"""Settings come from the environment, parsed strictly; default secrets only in the demo."""
+
+import pytest
+
+from callcenter.config import DEFAULT_AMI_SECRET, Settings
+from callcenter.errors import ConfigError
+
+
+def test_defaults_are_the_embedded_demo_setup():
+    s = Settings.from_env({})
+    assert s.database_url.startswith("sqlite:///")
+    assert s.ami_port == 5038
+    assert s.redis_url is None
+
+
+def test_environment_values_are_parsed():
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+psycopg://cc@db/cc",
+            "AMI_HOST": "pbx",
+            "AMI_PORT": "6038",
+            "AMI_PING_TIMEOUT": "2.5",
+            "REDIS_URL": "redis://r:6379/0",
+            "LOG_JSON": "no",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert (s.ami_host, s.ami_port, s.ami_ping_timeout_s) == ("pbx", 6038, 2.5)
+    assert s.redis_url == "redis://r:6379/0"
+    assert s.log_json is False
+    assert s.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("AMI_PORT", "five"), ("AMI_PORT", "0"), ("LOG_JSON", "maybe"), ("AMI_PING_TIMEOUT", "-1")],
+)
+def test_bad_value_names_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_listen_refuses_the_default_ami_secret_outside_the_demo():
+    s = Settings.from_env({})
+    assert s.ami_secret == DEFAULT_AMI_SECRET
+    with pytest.raises(ConfigError, match="AMI_SECRET"):
+        s.require_production_secrets(need_web=False, need_ami=True)
+
+
+def test_web_refuses_the_default_secret_key_outside_the_demo():
+    s = Settings.from_env({"AMI_SECRET": "x" * 20})
+    s.require_production_secrets(need_web=False, need_ami=True)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        s.require_production_secrets(need_web=True, need_ami=True)
+
+
+def test_demo_accepts_the_default_secrets():
+    Settings.from_env({}, demo=True).require_production_secrets(need_web=True, need_ami=True)
