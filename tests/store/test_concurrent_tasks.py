@@ -123,3 +123,18 @@ def test_unique_index_turns_a_lost_insert_into_a_repeat_drop(session_factory, ma
     assert isinstance(result.decision, RecordRepeatDrop)
     assert (result.decision.task_id, result.decision.drop_started_at) == (task.id, 2000.0)
     assert (task.dropped_calls, task.last_drop_started_ts) == (2, 2000.0)
+
+
+def test_two_sessions_storing_one_linkedid_store_it_once(session_factory, make_call):
+    """Idempotency by linkedid holds when two writers replay the same call at once."""
+    call = make_call()
+    with session_factory() as holder:
+        queries.persist_call(holder, call=call)
+        writer = Writer(session_factory, call)
+        writer.start()
+        if holder.get_bind().dialect.name == "postgresql":
+            wait_until(lambda: is_waiting_for_a_lock(session_factory, writer))
+        holder.commit()
+    assert writer.finish() == queries.PersistResult(stored=False, call_id=None, decision=None)
+    (task,) = open_tasks(session_factory)
+    assert task.dropped_calls == 1
