@@ -100,6 +100,26 @@ class OperatorStateChanged:
     agent_name: str | None
     status: OperatorStatus
     ts: float
+    until: float | None = None  # wrap-up: when it ends (Asterisk sends no event then)
+
+
+@dataclass(frozen=True, slots=True)
+class CallLost:
+    """A call we followed ended while the AMI link was down: its outcome is unknown.
+
+    Emitted by ``CallTracker.resync`` for calls missing from Asterisk's channel list. What we
+    knew is kept; no disposition is guessed.
+    """
+
+    linkedid: str
+    direction: Direction
+    caller: str | None
+    queue: str | None
+    agent: str | None  # who had answered, if anyone had
+    start_ts: float
+    last_seen_ts: float  # time of the last event we had for it
+    callback_task: str | None
+    ts: float
 
 
 Effect = (
@@ -111,5 +131,6 @@ Effect = (
     | CallAnswered
     | CallTransferred
     | CallEnded
+    | CallLost
     | OperatorStateChanged
 )
