@@ -88,6 +88,8 @@ def read_jsonl(path: Path, *, parser: FrameParser | None = None) -> Iterator[Ami
                 continue
             parser.stats.count_error("truncated_frame", f"record at t={rec.t} has no frame end")
             log.warning("%s: record at t=%s has no frame end; parsed as is", path, rec.t)
+            # A half-written frame end ("\r\n") is not an empty header line.
+            data = data.rstrip(b"\r\n")
         else:
             data = data[: -len(FRAME_END)]
         event = parser.parse_frame(data, rec.t)
