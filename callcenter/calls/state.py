@@ -167,6 +167,7 @@ class Call:
     last_event_ts: float = 0.0
     last_hangup_at: float | None = None
     started: bool = False  # CallStarted emitted
+    provisional: bool = False  # keyed by a Uniqueid until an event names its Linkedid
     reported_caller: str | None = None  # the caller number effects have carried so far
     outbound: bool = False
     caller: str | None = None
@@ -194,6 +195,7 @@ class Call:
     direct_status: str | None = None  # DialStatus of the last Dial() of an administrator
     legs: dict[str, Leg] = field(default_factory=dict)
     transfers: list[str] = field(default_factory=list)
+    transfer_keys: set[str] = field(default_factory=set)
     recording: str | None = None
     # Outbound (an Originate)
     callback_task: str | None = None

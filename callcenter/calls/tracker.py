@@ -26,7 +26,7 @@ How a call is recognised, from Asterisk's structure rather than the dialplan's n
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -211,10 +211,13 @@ class CallTracker:
         if uid in self._channels:
             return []  # the same Newchannel twice
         ts = e.timestamp
-        linkedid = h.get("Linkedid") or uid
-        call = self._calls.get(linkedid)
+        linkedid = h.get("Linkedid")
+        call = self._calls.get(linkedid or uid)
         if call is None:
-            call = self._calls[linkedid] = Call(linkedid, ts)
+            # Without a Linkedid the channel starts a call of its own until a later event
+            # names the call it belongs to (see _known).
+            call = self._calls[linkedid or uid] = Call(linkedid or uid, ts)
+            call.provisional = not linkedid
         ch = self._add_channel(call, uid, h.get("Channel") or "", ts, h.get("ChannelState") == "4")
         ch.exten = h.get("Exten") or None
         effects: list[Effect] = []
@@ -238,9 +241,44 @@ class CallTracker:
             call.clinic = ch  # a guess until a queue event or a Dial() confirms it
         return ch
 
+    def _known(
+        self, h: Mapping[str, str], uid_key: str = "Uniqueid", link_key: str = "Linkedid"
+    ) -> Channel | None:
+        """Return a live channel by Uniqueid, moving it to its call once its Linkedid shows."""
+        ch = self._channels.get(h.get(uid_key) or "")
+        if ch is not None and ch.call.provisional:
+            self._relink(ch, h.get(link_key))
+        return ch
+
+    def _relink(self, ch: Channel, linkedid: str | None) -> None:
+        old = ch.call
+        if not linkedid:
+            return
+        old.provisional = False
+        if linkedid == old.linkedid:
+            return
+        del self._calls[old.linkedid]
+        target = self._calls.get(linkedid)
+        if target is None:
+            old.linkedid = linkedid
+            self._calls[linkedid] = old
+            return
+        for moved in old.channels.values():
+            moved.call = target
+            target.channels[moved.uniqueid] = moved
+            if moved.name:
+                target.by_name[moved.name] = moved
+            if moved.hungup_at is None:
+                target.live += 1
+            if target.clinic is None and moved.incoming and moved.leg is None:
+                target.clinic = moved
+        target.start_ts = min(target.start_ts, old.start_ts)
+        if target.caller is None and old.caller is not None and old.clinic is target.clinic:
+            target.caller, target.caller_name = old.caller, old.caller_name
+
     def _on_newcallerid(self, e: AmiEvent) -> list[Effect]:
         h = e.headers
-        ch = self._channels.get(h.get("Uniqueid") or "")
+        ch = self._known(h)
         if ch is None:
             return []
         number = real_value(h.get("CallerIDNum"))
@@ -269,7 +307,7 @@ class CallTracker:
         call.caller_name = real_value(name)
         if call.started:
             effects.append(CallerIdentified(call.linkedid, number, call.caller_name, ts))
-        else:
+        elif not call.provisional:
             self._start(call, ts, effects)
 
     def _confirm_clinic(self, call: Call, ch: Channel, e: AmiEvent) -> None:
@@ -288,6 +326,7 @@ class CallTracker:
         if call.started:
             return
         call.started = True
+        call.provisional = False
         caller = call.best_caller()
         call.reported_caller = caller
         if call.outbound:
@@ -305,7 +344,7 @@ class CallTracker:
             effects.append(CallerIdentified(call.linkedid, caller, None, ts))
 
     def _on_hangup_request(self, e: AmiEvent) -> list[Effect]:
-        ch = self._channels.get(e.headers.get("Uniqueid") or "")
+        ch = self._known(e.headers)
         if ch is not None:
             call = ch.call
             if ch.hangup_requested_at is None:
@@ -317,10 +356,11 @@ class CallTracker:
     def _on_hangup(self, e: AmiEvent) -> list[Effect]:
         h = e.headers
         uid = h.get("Uniqueid") or ""
-        ch = self._channels.pop(uid, None)
+        ch = self._known(h)
         if ch is None:
             self.stats.unknown_channel += 1
             return []
+        del self._channels[uid]
         ts = e.timestamp
         call = ch.call
         ch.hungup_at = ts
@@ -344,6 +384,7 @@ class CallTracker:
         return effects
 
     def _finish(self, call: Call, ts: float, effects: list[Effect]) -> None:
+        call.provisional = False  # never claimed by another call: it was one of its own
         if self._calls.get(call.linkedid) is call:
             del self._calls[call.linkedid]
         for ch in call.channels.values():
@@ -361,7 +402,7 @@ class CallTracker:
         var = h.get("Variable")
         if var not in WATCHED_VARIABLES:
             return []
-        ch = self._channels.get(h.get("Uniqueid") or "")
+        ch = self._known(h)
         if ch is None:
             return []
         call = ch.call
@@ -393,7 +434,7 @@ class CallTracker:
         effects: list[Effect] = []
         if not src_uid:
             # An originate's own dial (no calling channel): it creates the call's first channel.
-            dest = self._channels.get(dest_uid)
+            dest = self._known(h, "DestUniqueid", "DestLinkedid")
             if dest is None:
                 return effects
             call = dest.call
@@ -405,10 +446,11 @@ class CallTracker:
                 if call.outbound:
                     self._outbound_dialling(call, ts, effects)
             return effects
-        src = self._channels.get(src_uid)
+        src = self._known(h)
         if src is None:
             self.stats.unknown_channel += 1
             return effects
+        self._known(h, "DestUniqueid", "DestLinkedid")
         call = src.call
         call.last_event_ts = ts
         if call.outbound and call.orig is not None and src is call.orig:
@@ -501,7 +543,7 @@ class CallTracker:
         ts = e.timestamp
         effects: list[Effect] = []
         if not src_uid:
-            dest = self._channels.get(dest_uid)
+            dest = self._known(h, "DestUniqueid", "DestLinkedid")
             if dest is None or dest is not dest.call.orig:
                 return effects
             call = dest.call
@@ -513,7 +555,7 @@ class CallTracker:
             else:
                 call.orig_reason = status
             return effects
-        src = self._channels.get(src_uid)
+        src = self._known(h)
         if src is None:
             self.stats.unknown_channel += 1
             return effects
@@ -602,7 +644,7 @@ class CallTracker:
     # ------------------------------------------------------------------ queue
 
     def _queue_call(self, e: AmiEvent) -> tuple[Call, Channel] | None:
-        ch = self._channels.get(e.headers.get("Uniqueid") or "")
+        ch = self._known(e.headers)
         if ch is None:
             self.stats.unknown_channel += 1
             return None
@@ -683,6 +725,7 @@ class CallTracker:
         call, ch = found
         if e.headers.get("DestUniqueid") in call.legs:
             return []
+        self._known(e.headers, "DestUniqueid", "DestLinkedid")
         ts = e.timestamp
         self._confirm_clinic(call, ch, e)
         leg = self._queue_leg(call, e, ts)
@@ -803,6 +846,8 @@ class CallTracker:
         if caller is None:
             return []
         call = caller.call
+        if self._seen_transfer(call, h, "TransfererUniqueid"):
+            return []
         transferer = self._channels.get(h.get("TransfererUniqueid") or "")
         from_agent = self._agent_of(transferer) or call.last_agent
         call.transfers.append("blind")
@@ -817,6 +862,8 @@ class CallTracker:
         if caller is None:
             return []
         call = caller.call
+        if self._seen_transfer(call, h, "OrigTransfererUniqueid"):
+            return []
         transferer = self._channels.get(h.get("OrigTransfererUniqueid") or "")
         target = self._channels.get(h.get("TransferTargetUniqueid") or "")
         from_agent = self._agent_of(transferer) or call.last_agent
@@ -826,6 +873,15 @@ class CallTracker:
         call.transfers.append("attended")
         ts = e.timestamp
         return [CallTransferred(call.linkedid, "attended", from_agent, to_agent, ts)]
+
+    @staticmethod
+    def _seen_transfer(call: Call, h: Mapping[str, str], transferer: str) -> bool:
+        # The same transfer event delivered twice must not count as two transfers.
+        key = f"{h.get('Event')}|{h.get(transferer)}|{h.get('Timestamp')}"
+        if key in call.transfer_keys:
+            return True
+        call.transfer_keys.add(key)
+        return False
 
     @staticmethod
     def _agent_of(ch: Channel | None) -> str | None:
