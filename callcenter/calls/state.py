@@ -254,6 +254,8 @@ class Call:
             if self.orig_exten and rules.looks_external(self.orig_exten):
                 return self.orig_exten
             return None
+        if self.style is None and not rules.looks_external(self.orig_number):
+            return None  # maybe the operator's extension: wait until the style is known
         return self.orig_number
 
 

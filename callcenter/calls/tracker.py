@@ -191,7 +191,7 @@ class CallTracker:
             alive = {ev.get("Uniqueid") for ev in rows}
             for ch in list(call.channels.values()):
                 if ch.hungup_at is None and ch.uniqueid not in alive:
-                    self._vanish(ch, at)
+                    self._vanish(ch, at, effects)
             for ev in rows:
                 if ev.get("Uniqueid") not in call.channels:
                     self._attach(call, ev, at)
@@ -939,13 +939,14 @@ class CallTracker:
         if call.outbound:
             return
         call.outbound = True
-        if call.started:  # reported as inbound before the Originate showed: report it again
-            call.started = False
-            self._start(call, ts, effects)
+        # Reported as inbound before the Originate showed: report it again, as outbound.
+        was_started, call.started = call.started, False
         if call.orig is not None:
-            self._outbound_dialling(call, call.orig_dial_at or ts, effects)
+            self._outbound_dialling(call, ts, effects)
             if call.orig_answered_at is not None:
                 self._orig_answered(call, call.orig_answered_at, effects)
+        elif was_started:
+            self._start(call, ts, effects)
 
     def _outbound_dialling(self, call: Call, ts: float, effects: list[Effect]) -> None:
         if call.style is None:
@@ -1078,7 +1079,7 @@ class CallTracker:
             )
         )
 
-    def _vanish(self, ch: Channel, at: float) -> None:
+    def _vanish(self, ch: Channel, at: float, effects: list[Effect]) -> None:
         # A channel that ended while we were away; no Hangup will come for it.
         if self._channels.get(ch.uniqueid) is ch:
             del self._channels[ch.uniqueid]
@@ -1086,6 +1087,8 @@ class CallTracker:
             self._leave_bridge(ch)
         ch.hungup_at = at
         ch.call.live -= 1
+        if ch.leg is not None and ch.leg.uniqueid == ch.uniqueid:
+            self._end_leg(ch.call, ch.leg, at, effects)  # its phone no longer rings or talks
 
     def _attach(self, call: Call, ev: AmiEvent, at: float) -> Channel:
         uid = ev.get("Uniqueid") or ""

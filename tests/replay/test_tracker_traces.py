@@ -9,7 +9,7 @@ import pytest
 from callcenter.ami.parser import FrameParser
 from callcenter.ami.traces import TRACES_DIR, list_traces, read_trace
 from callcenter.calls.effects import CallLost, CallQueued, CallStarted
-from callcenter.calls.model import Disposition
+from callcenter.calls.model import Direction, Disposition
 from callcenter.calls.replay import replay_events, replay_trace
 from callcenter.calls.tracker import CallTracker
 from tests.replay.helpers_traces import (
@@ -253,3 +253,31 @@ def test_resync_reports_calls_that_ended_while_away_as_lost():
     assert sorted(later) == sorted(set(want) - {gone})
     assert all(later[k].disposition == want[k]["disposition"] for k in later)
     assert tracker.live_calls == []
+
+
+def test_resync_of_a_tracker_that_missed_nothing_changes_nothing():
+    """A resync when every live call is still known: no effect, and the calls end exactly as in
+    a plain replay."""
+    before, channels, entries, rest, at = _snapshot_split("state_snapshot")
+    tracker = CallTracker()
+    assert finished(feed_all(before, tracker)) == []
+    assert tracker.resync(channels=channels, queue_entries=entries, at=at) == []
+    assert_calls_agree(finished(feed_all(rest, tracker)), "state_snapshot")
+
+
+@pytest.mark.parametrize("name", ["outbound_callback_answered", "outbound_callback_noanswer"])
+def test_originate_without_callback_task_is_still_an_outbound_call(name):
+    """Without the CALLBACK_TASK variable the OriginateResponse (by Uniqueid, or by its dial
+    string when it failed with ``Uniqueid: <unknown>``) makes the call outbound: same calls."""
+    recs = [r for r in records(name) if header(r.raw, "Variable") != "CALLBACK_TASK"]
+    effects = feed_all(parse(recs))
+    calls = {c.linkedid: c for c in finished(effects)}
+    want = expected(name)["calls"]
+    assert sorted(calls) == sorted(c["linkedid"] for c in want)
+    problems = {
+        c["linkedid"]: mismatches(calls[c["linkedid"]], {**c, "callback_task": None}) for c in want
+    }
+    assert not any(problems.values()), problems
+    last_start = {e.linkedid: e for e in effects if isinstance(e, CallStarted)}
+    assert {e.direction for e in last_start.values()} == {Direction.OUTBOUND}
+    assert all(e.caller in (None, calls[k].caller) for k, e in last_start.items())
