@@ -20,7 +20,8 @@ How a call is recognised, from Asterisk's structure rather than the dialplan's n
   channels Dial()ed from the call (agent = the dialled channel's extension). A Local half
   belongs to the leg of its other half; a channel that dials a colleague (the consultation
   channel of an attended transfer) leads to that colleague's leg.
-- **The end**: when the last channel of the Linkedid hangs up.
+- **The end**: inbound, when the clinic channel hangs up (the Local halves and phones that
+  follow are stragglers); outbound, when the last channel of the Linkedid hangs up.
 """
 
 from __future__ import annotations
@@ -379,7 +380,9 @@ class CallTracker:
                 call.patient_hungup_at = ts
         elif call.caller_hangup_at is None and call.is_caller_side(ch):
             call.caller_hangup_at = ts
-        if call.live <= 0:
+        # An inbound call is over when its clinic channel is gone (what is left are halves and
+        # phones hanging up after it); an outbound one when all its channels are.
+        if call.live <= 0 or (ch is call.clinic and not call.outbound and not call.provisional):
             self._finish(call, ts, effects)
         return effects
 
@@ -389,7 +392,9 @@ class CallTracker:
             del self._calls[call.linkedid]
         for ch in call.channels.values():
             if self._channels.get(ch.uniqueid) is ch:
-                del self._channels[ch.uniqueid]
+                del self._channels[ch.uniqueid]  # its late hang-up is then simply ignored
+            if ch.bridge is not None:
+                self._leave_bridge(ch)
         self._start(call, ts, effects)
         for leg in list(call.legs.values()) + ([call.operator_leg] if call.operator_leg else []):
             self._end_leg(call, leg, ts, effects)
@@ -1143,21 +1148,24 @@ class CallTracker:
             if entry is not None and queue is not None:
                 position = _int(entry.get("Position"))
                 effects.append(CallQueued(linkedid, queue, call.caller, position, at))
-        # Whoever is bridged with the clinic channel is an administrator who answered.
-        for other_ev, other in attached:
+        # Whoever is bridged with the clinic channel is an administrator who answered. When is
+        # not in the snapshot: their channel's creation (the ring) stands in for the answer.
+        for _row, other in attached:
             if other is clinic or other.leg is not None or call.partner(other) is clinic:
                 continue
-            if clinic.bridge is not None and other.bridge == clinic.bridge:
-                leg = Leg(other.uniqueid, extension_of(other.name), None, other.created_at)
-                leg.from_queue = call.queue is not None
-                self._add_leg(call, leg, other)
-                self._leg_answered(leg, other.created_at, effects)
-                if call.answered_at is None:
-                    self._answer(call, leg, other.created_at, effects)
-                    if call.queue is not None:
-                        call.connected_at = other.created_at
-                        call.in_queue = False
-            del other_ev
+            if clinic.bridge is None or other.bridge != clinic.bridge:
+                continue
+            agent = extension_of(other.name)
+            op = self._operators.get(agent) if agent else None
+            leg = Leg(other.uniqueid, agent, op.name if op else None, other.created_at)
+            leg.from_queue = call.queue is not None
+            self._add_leg(call, leg, other)
+            self._leg_answered(leg, other.created_at, effects)
+            if call.answered_at is None:
+                self._answer(call, leg, other.created_at, effects)
+                if call.queue is not None:
+                    call.connected_at = other.created_at
+                    call.in_queue = False
 
 
 Handler = Callable[[CallTracker, "AmiEvent"], list[Effect]]
