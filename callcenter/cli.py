@@ -1,0 +1,172 @@
+"""The ``callcenter`` command line (contract: ARCHITECTURE.md, "Command-line contract")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from callcenter.config import ConfigError, Settings
+
+log = logging.getLogger("callcenter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="callcenter", description="Call-center assistant for clinics on Asterisk."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("replay", help="feed a recorded AMI trace through the call tracker")
+    p.add_argument("trace", help="a .jsonl or verbatim .ami trace, or a shipped trace name")
+    p.add_argument("--db", metavar="URL", help="also persist calls and tasks to this database")
+
+    p = sub.add_parser("tasks", help="list open callback tasks")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
+
+    p = sub.add_parser("db", help="database maintenance")
+    p.add_argument("action", choices=["upgrade"], help="apply Alembic migrations")
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
+
+    sub.add_parser("listen", help="listen to Asterisk AMI and store calls and tasks")
+
+    p = sub.add_parser("demo", help="simulator + SQLite + live console, all in one process")
+    p.add_argument("--db", metavar="URL", default="sqlite:///demo.db", help="demo database")
+    p.add_argument("--speed", type=float, default=1.0, help="playback speed (0 = no delays)")
+    p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    p.add_argument("--once", action="store_true", help="play the traces once, then stop")
+
+    p = sub.add_parser("simulate", help="AMI simulator serving recorded traces", add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; return the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        # The simulator owns its options; keep one definition of them.
+        from callcenter.ami.simulator import main as simulator_main
+
+        return simulator_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = Settings.from_env(demo=args.command == "demo")
+        return _COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"callcenter: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `callcenter tasks | head`: the reader left; that is not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Print one JSON line per finished call of a trace; with --db, persist them."""
+    from callcenter.ami.parser import FrameParser
+    from callcenter.ami.traces import TraceError, read_trace
+    from callcenter.calls.replay import replay_events
+
+    parser = FrameParser()
+    try:
+        calls = replay_events(read_trace(args.trace, parser=parser))
+    except TraceError as exc:
+        print(f"callcenter replay: {exc}", file=sys.stderr)
+        return 2
+    sink = None
+    if args.db:
+        from callcenter.store.sink import open_call_sink
+
+        sink = open_call_sink(args.db)
+    for call in calls:
+        print(json.dumps(call.to_contract(), ensure_ascii=False), flush=True)
+        if sink is not None:
+            sink.save_call(call)
+    stats = parser.stats
+    if stats.malformed:
+        print(
+            f"callcenter replay: {stats.malformed} malformed frame(s) skipped "
+            f"({stats.errors_by_kind}); last: {stats.last_error}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace, settings: Settings) -> int:
+    """List open callback tasks, most urgent first."""
+    from callcenter.store.sink import list_open_task_rows
+
+    rows = list_open_task_rows(args.db or settings.database_url)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no open tasks")
+        return 0
+    print(f"{'id':>5}  {'phone':<13} {'reason':<15} {'drops':>5}  {'opened (UTC)':<19}  due (UTC)")
+    for r in rows:
+        print(
+            f"{r['id']:>5}  {r['phone']:<13} {r['reason']:<15} {r['dropped_calls']:>5}  "
+            f"{r['opened_at'][:19]:<19}  {(r['due_at'] or '')[:19]}"
+        )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the database migrations."""
+    from callcenter.store.db import upgrade
+
+    url = args.db or settings.database_url
+    upgrade(url)
+    print(f"database at {_safe_url(url)} is up to date")
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
+    """Listen to AMI until interrupted, persisting calls and tasks as they finish."""
+    from callcenter.runtime import run_listen
+
+    settings.require_production_secrets(need_web=False, need_ami=True)
+    return run_listen(settings)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the simulator, the listener and a live console view in one process."""
+    from callcenter.runtime import run_demo
+
+    settings = settings.with_overrides(database_url=args.db)
+    return run_demo(settings, speed=args.speed, duration=args.duration, once=args.once)
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a database URL.
+
+    >>> _safe_url("postgresql+psycopg://cc:s3cret@db/cc")
+    'postgresql+psycopg://cc:***@db/cc'
+    """
+    head, sep, tail = url.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme_user, _, _ = head.rpartition(":")
+    return f"{scheme_user}:***@{tail}"
+
+
+_COMMANDS = {
+    "replay": cmd_replay,
+    "tasks": cmd_tasks,
+    "db": cmd_db,
+    "listen": cmd_listen,
+    "demo": cmd_demo,
+}

@@ -1,0 +1,119 @@
+"""The command-line contract: `callcenter replay`, `tasks`, `db upgrade`, `listen` refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callcenter.ami.traces import trace_path
+from callcenter.calls.model import CallRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AMI_", "DATABASE_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "callcenter", *args],
+        cwd=ROOT,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_replay_prints_one_contract_line_per_call():
+    """ARCHITECTURE: `callcenter replay TRACE` prints one JSON line per finished call."""
+    p = run_cli("replay", str(trace_path("answered")))
+    assert p.returncode == 0, p.stderr
+    (line,) = json_lines(p.stdout)
+    assert list(line) == list(CallRecord.CONTRACT_FIELDS)
+    assert line["disposition"] == "answered"
+    assert line["agent"] == "101"
+    assert line["recording"] == "q-20261122-174227-79161234567-1795369342.1.wav"
+
+
+def test_replay_accepts_the_verbatim_ami_form_and_a_trace_name():
+    by_name = json_lines(run_cli("replay", "burst").stdout)
+    by_ami = json_lines(run_cli("replay", str(trace_path("burst", ".ami"))).stdout)
+    assert len(by_name) == 40
+    assert {c["linkedid"]: c["disposition"] for c in by_name} == {
+        c["linkedid"]: c["disposition"] for c in by_ami
+    }
+
+
+def test_replay_of_a_missing_file_is_a_clear_error():
+    p = run_cli("replay", "/nonexistent/trace.jsonl")
+    assert p.returncode == 2
+    assert "cannot read trace" in p.stderr
+    assert p.stdout == ""
+
+
+def test_replay_of_a_truncated_trace_keeps_the_calls_before_the_cut(tmp_path):
+    """Bad input: a trace cut mid-frame gives the finished calls and a warning, not a crash."""
+    data = trace_path("transfer", ".ami").read_bytes()
+    first_call_over = data.index(b"Event: Hangup", len(data) // 2)
+    cut = tmp_path / "cut.ami"
+    cut.write_bytes(data[: first_call_over + 40])
+    p = run_cli("replay", str(cut))
+    assert p.returncode == 0, p.stderr
+    assert [c["linkedid"] for c in json_lines(p.stdout)] == ["1795369538.60"]
+    assert "truncated_frame" in p.stderr
+
+
+def test_replay_with_db_stores_calls_and_tasks_once(db_url):
+    """`--db URL` also persists; replaying the same trace twice stores nothing twice."""
+    first = run_cli("replay", "burst", "--db", db_url)
+    assert first.returncode == 0, first.stderr
+    tasks_first = json_lines(run_cli("tasks", "--json", "--db", db_url).stdout)
+    second = run_cli("replay", "burst", "--db", db_url)
+    assert second.returncode == 0, second.stderr
+    tasks_second = json_lines(run_cli("tasks", "--json", "--db", db_url).stdout)
+    # 34 dropped calls − 1 anonymous − 1 repeat caller who got through during the drop.
+    assert len(tasks_first) == 32
+    assert tasks_second == tasks_first
+    assert all(t["phone"].startswith("+7") and len(t["phone"]) == 12 for t in tasks_first)
+    assert {t["reason"] for t in tasks_first} == {"missed_call", "abandoned_call"}
+
+
+def test_tasks_lists_open_tasks_as_a_table(db_url):
+    run_cli("replay", "queue_timeout", "--db", db_url)
+    p = run_cli("tasks", "--db", db_url)
+    assert p.returncode == 0, p.stderr
+    assert "+79035554433" in p.stdout
+    assert "missed_call" in p.stdout
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    p = run_cli("db", "upgrade", "--db", url)
+    assert p.returncode == 0, p.stderr
+    assert "up to date" in p.stdout
+    empty = run_cli("tasks", "--db", url)
+    assert empty.stdout.strip() == "no open tasks"
+
+
+def test_listen_refuses_the_default_ami_secret():
+    """`callcenter listen` refuses to start with a default secret outside the demo."""
+    p = run_cli("listen")
+    assert p.returncode == 2
+    assert "AMI_SECRET" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "0"])
+def test_a_malformed_setting_stops_with_its_name(value):
+    p = run_cli("listen", env={"AMI_PORT": value, "AMI_SECRET": "s" * 24})
+    assert p.returncode == 2
+    assert "AMI_PORT" in p.stderr
