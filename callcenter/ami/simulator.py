@@ -847,6 +847,26 @@ def _replace_action_id(raw: str, old: str, new: str | None) -> str:
     return raw.replace(line, f"ActionID: {new}\r\n" if new is not None else "", 1)
 
 
+class _ServerProtocol(asyncio.StreamReaderProtocol):
+    """Registers each connection's transport at once, so ``stop()`` can close connections
+    whose handler task has not started yet (asyncio would warn about them at loop close)."""
+
+    def __init__(self, sim: AmiSimulator) -> None:
+        self._sim = sim
+        self._own_transport: asyncio.BaseTransport | None = None
+        super().__init__(asyncio.StreamReader(), sim._accept)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._own_transport = transport
+        self._sim._transports.add(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._own_transport is not None:
+            self._sim._transports.discard(self._own_transport)
+        super().connection_lost(exc)
+
+
 class AmiSimulator:
     """An AMI server for tests and the demo; use ``async with`` (see the module docstring)."""
 
@@ -915,6 +935,8 @@ class AmiSimulator:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cond: asyncio.Condition | None = None
+        self._stopping = False
+        self._transports: set[asyncio.BaseTransport] = set()
         self._play_done = asyncio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -929,11 +951,16 @@ class AmiSimulator:
     async def start(self) -> None:
         """Start listening."""
         self._cond = asyncio.Condition()
-        self._server = await asyncio.start_server(self._accept, self.host, self._port)
+        loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._server = await loop.create_server(
+            lambda: _ServerProtocol(self), self.host, self._port
+        )
         log.info("AMI simulator listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
         """Close every session and the listening socket."""
+        self._stopping = True
         if self._server is not None:
             self._server.close()
         for session in list(self.sessions):
@@ -941,6 +968,9 @@ class AmiSimulator:
         self._cancel_tasks(self._tasks)
         if self._tasks:
             await asyncio.wait(self._tasks)
+        # Connections accepted a moment ago whose handler has not run yet.
+        for transport in list(self._transports):
+            transport.close()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -1001,6 +1031,9 @@ class AmiSimulator:
     # -- internals ----------------------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stopping:
+            writer.close()
+            return
         session = SimSession(self, reader, writer)
         task = asyncio.current_task()
         if task is not None:
