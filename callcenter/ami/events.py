@@ -15,7 +15,9 @@ class AmiEvent:
 
     ``headers`` maps each header name (case as sent) to its value; empty values are kept
     (``AppData: `` gives ``""``). When a header repeats (``Variable``, ``ChanVariable``),
-    ``headers`` keeps the last value and ``fields`` keeps them all in order.
+    ``headers`` keeps the last value and ``fields`` keeps them all in order. (Only such
+    messages store their pairs in ``repeated``; for the rest ``fields`` is read off
+    ``headers``, which keeps the order: the parser's hot path builds no second copy.)
     ``received_at`` is our clock when the frame was complete (or the trace's receive time).
 
     >>> e = AmiEvent.from_fields([("Event", "Hangup"), ("Uniqueid", "1.2"), ("AppData", "")], 5.0)
@@ -29,7 +31,7 @@ class AmiEvent:
     headers: Mapping[str, str]
     received_at: float
     kind: MessageKind = "event"
-    fields: tuple[tuple[str, str], ...] = ()
+    repeated: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     raw: str = field(default="", compare=False, repr=False)
 
     @classmethod
@@ -38,11 +40,15 @@ class AmiEvent:
     ) -> AmiEvent:
         """Build an event or response from ordered header pairs."""
         headers = dict(fields)
+        repeated = tuple(fields) if len(headers) != len(fields) else ()
         if "Event" in headers:
-            return cls(headers["Event"], headers, received_at, "event", tuple(fields), raw)
-        return cls(
-            headers.get("Response", ""), headers, received_at, "response", tuple(fields), raw
-        )
+            return cls(headers["Event"], headers, received_at, "event", repeated, raw)
+        return cls(headers.get("Response", ""), headers, received_at, "response", repeated, raw)
+
+    @property
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        """Return every header pair in the order sent, repeated headers included."""
+        return self.repeated or tuple(self.headers.items())
 
     def __getitem__(self, key: str) -> str:
         return self.headers[key]

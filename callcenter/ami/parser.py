@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from callcenter.ami.events import AmiEvent
@@ -115,26 +115,41 @@ class FrameParser:
         if not text:
             # A stray blank line between frames (seen after some Command replies).
             return None
+        lines = text.split("\r\n")
+        pairs: Sequence[Sequence[str]]
+        headers: dict[str, str]
+        try:
+            # Fast path: every line is "Key: value" (what Asterisk writes). split() gives
+            # ["AppData", ""] for "AppData: ", so empty values are kept.
+            pairs = [line.split(": ", 1) for line in lines]
+            headers = dict(pairs)  # type: ignore[arg-type]
+            if ":" in "".join(headers):
+                raise ValueError("colon in a header name: the first colon had no space")
+        except ValueError:
+            pairs = fields = self._parse_lines(lines, frame)
+            headers = dict(fields)
+        # Only a message with a repeated header (Variable, ChanVariable) keeps its pairs.
+        repeated = tuple((k, v) for k, v in pairs) if len(headers) != len(pairs) else ()
+        self.stats.messages += 1
+        raw = text + "\r\n\r\n"
+        if "Event" in headers:
+            return AmiEvent(headers["Event"], headers, received_at, "event", repeated, raw)
+        if "Response" in headers:
+            return AmiEvent(headers["Response"], headers, received_at, "response", repeated, raw)
+        self._malformed("no_event_or_response", frame, repr(text[:120]))
+        return None
+
+    def _parse_lines(self, lines: list[str], frame: bytes) -> list[tuple[str, str]]:
+        """Split each line on its first ``:``; count and skip lines that have none."""
         fields: list[tuple[str, str]] = []
-        append = fields.append
-        for line in text.split("\r\n"):
+        for line in lines:
             key, sep, value = line.partition(":")
             if not sep or not key:
                 self.stats.bad_header_lines += 1
                 self._malformed("bad_header_line", frame, repr(line[:80]))
                 continue
-            append((key, value[1:] if value[:1] == " " else value))
-        self.stats.messages += 1
-        headers = dict(fields)
-        raw = text + "\r\n\r\n"
-        if "Event" in headers:
-            return AmiEvent(headers["Event"], headers, received_at, "event", tuple(fields), raw)
-        if "Response" in headers:
-            return AmiEvent(
-                headers["Response"], headers, received_at, "response", tuple(fields), raw
-            )
-        self._malformed("no_event_or_response", frame, repr(text[:120]))
-        return None
+            fields.append((key, value[1:] if value[:1] == " " else value))
+        return fields
 
     def finish(self) -> bytes:
         """Return (and forget) an incomplete trailing frame; count it as truncated."""
