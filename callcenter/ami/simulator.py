@@ -35,6 +35,7 @@ import logging
 import random
 import re
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ _LOGIN_PREAMBLE = frozenset({"FullyBooted", "SuccessfulAuth"})
 _BROADCAST_WITH_ACTION_ID = frozenset({"OriginateResponse"})
 
 _ID_VALUE = re.compile(r"(\d+)\.(\d+)")
+_BRIDGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ID_IN_TEXT = re.compile(r"(?<![\d.])\d{9,11}\.\d+(?!\d)")
 # A channel's sequence number: "Local/101@agents-0000002c;1", "PJSIP/trunk-0000002a".
 _CHANNEL_SEQ = re.compile(r"(\b[A-Za-z]\w*/[^\s,;|]*?-)([0-9a-f]{8})(?=;|$|[\s,|)])")
@@ -77,11 +79,10 @@ _HIGH_WATER_BYTES = 256 * 1024
 def is_id_header(key: str) -> bool:
     """Say whether a header holds a channel id that must be renumbered on a fresh play.
 
-    >>> [is_id_header(k) for k in ("Uniqueid", "DestLinkedid", "UniqueID", "Channel")]
+    >>> [is_id_header(k) for k in ("Uniqueid", "DestLinkedid", "BridgeUniqueid", "Channel")]
     [True, True, True, False]
     """
-    k = key.lower()
-    return k.endswith("uniqueid") or k.endswith("linkedid")
+    return key.lower().endswith(("uniqueid", "linkedid", "bridgeid"))
 
 
 def parse_action(text: str) -> list[tuple[str, str]]:
@@ -310,6 +311,10 @@ class _Rewrite:
     def map_id(self, value: str) -> str:
         m = _ID_VALUE.fullmatch(value)
         if m is None:
+            if _BRIDGE_ID.fullmatch(value):
+                # Same bridge → same new id within this play, a different one in every play.
+                key = f"{value}/{self.counter_shift}/{self.channel_shift}"
+                return str(uuid.uuid5(uuid.NAMESPACE_OID, key))
             return value  # "<unknown>", ""
         return f"{int(m.group(1)) + self.epoch_shift}.{int(m.group(2)) + self.counter_shift}"
 
@@ -518,7 +523,8 @@ class SimSession:
         self._running = asyncio.Event()  # cleared while stalled
         self._running.set()
         self._drop_requested = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # player and Originate outcomes
+        self._io_tasks: set[asyncio.Task[Any]] = set()  # the writer
         self._rng = random.Random(sim.seed)
 
     # -- failure modes ----------------------------------------------------------------
@@ -572,6 +578,7 @@ class SimSession:
             "event",
         )
         self._out.append(_CLOSE)
+        self._room.set()
         self._have_data.set()
         self.sim._cancel_tasks(self._tasks)
 
@@ -660,7 +667,7 @@ class SimSession:
     # -- the conversation --------------------------------------------------------------
 
     async def run(self) -> None:
-        writer_task = self.sim._spawn(self._write_loop(), self._tasks, "sim-writer")
+        writer_task = self.sim._spawn(self._write_loop(), self._io_tasks, "sim-writer")
         self._enqueue(BANNER, "banner")
         pending = b""
         try:
@@ -693,7 +700,7 @@ class SimSession:
             return
         self.closed = True
         self.logged_in = False
-        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        tasks = [t for t in self._tasks | self._io_tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -1071,7 +1078,7 @@ class AmiSimulator:
     def _cancel_tasks(self, tasks: set[asyncio.Task[Any]]) -> None:
         current = asyncio.current_task()
         for task in list(tasks):
-            if task is not current and task.get_name() != "sim-writer":
+            if task is not current:
                 task.cancel()
 
     def _rewrite_for(self, block: _Block) -> _Rewrite:

@@ -15,7 +15,13 @@ from panoramisk.manager import Manager
 from callcenter.ami.events import AmiEvent
 from callcenter.ami.parser import ParserStats
 from callcenter.ami.protocol import AmiMessage, AmiProtocol
-from callcenter.ami.simulator import AmiSimulator, OriginateRequest, build_parser, is_id_header
+from callcenter.ami.simulator import (
+    AmiSimulator,
+    OriginateRequest,
+    build_parser,
+    is_id_header,
+    main,
+)
 from callcenter.ami.traces import TRACES_DIR, read_jsonl_records
 from tests.replay.aio_helpers import wait_until
 
@@ -187,13 +193,14 @@ def _by_play(events: list[AmiEvent], per_play: int, plays: int) -> list[list[Ami
     return [events[i * per_play : (i + 1) * per_play] for i in range(plays)]
 
 
-def test_each_loop_play_is_new_calls():
-    expected = playable("answered")
+@pytest.mark.parametrize("name", ["answered", "transfer"])
+def test_each_loop_play_is_new_calls(name):
+    expected = playable(name)
     n = len(expected)
 
     async def body() -> list[AmiEvent]:
         async with AmiSimulator(
-            traces=["answered"], speed=0, plays=3, loop_gap_s=0, port=0, secret=SECRET
+            traces=[name], speed=0, plays=3, loop_gap_s=0, port=0, secret=SECRET
         ) as sim:
             async with manager_client(sim) as client:
                 await wait_until(lambda: len(client.events) >= 1 + 3 * n, 30)
@@ -224,6 +231,9 @@ def test_each_loop_play_is_new_calls():
         assert stamps[0] == pytest.approx(time.time(), abs=120)
         channels = {e["Channel"] for e in play if "Channel" in e.headers}
         assert not channels & {e["Channel"] for e in first if "Channel" in e.headers}
+        bridges = [e["BridgeUniqueid"] for e in play if "BridgeUniqueid" in e.headers]
+        first_bridges = {e["BridgeUniqueid"] for e in first if "BridgeUniqueid" in e.headers}
+        assert len(set(bridges)) == len(first_bridges) and not set(bridges) & first_bridges
         files = [e["Value"] for e in play if e.get("Variable") == "MIXMONITOR_FILENAME"]
         assert files and all(any(i in f for i in new_ids) for f in files)
 
@@ -376,3 +386,8 @@ def test_command_line_options():
     assert build_parser().parse_args(["--chunk", "random"]).chunk == "random"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--chunk", "0"])
+
+
+def test_command_line_reports_an_unknown_trace(capsys):
+    assert main(["--port", "0", "--trace", "no-such-trace"]) == 2
+    assert "no such trace: no-such-trace" in capsys.readouterr().out
