@@ -222,12 +222,19 @@ def transcribe_file(
 
 
 def run_transcribe_command(
-    paths: Sequence[str], *, model_path: str, out: TextIO, err: TextIO
+    paths: Sequence[str],
+    *,
+    model_path: str,
+    out: TextIO,
+    err: TextIO,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
 ) -> int:
     """Print one JSON line per file (transcript or error); return the exit status.
 
-    0 when every file was transcribed (a recording without audio counts), 1 when some file
-    was bad, 2 when the model cannot be loaded (then nothing is printed on ``out``).
+    A line is ``{"file", "text", "duration_s", "words"}`` (plus ``"no_audio": true`` for a
+    recording without audio) or ``{"file", "error"}``. The status is 0 when every file was
+    transcribed (a recording without audio counts), 1 when some file was bad, 2 when the
+    model cannot be loaded (then nothing is printed on ``out``).
     """
     try:
         load_model(model_path)
@@ -239,7 +246,7 @@ def run_transcribe_command(
     for done, path in enumerate(paths):
         if progress is not None:
             progress.show(done, path)
-        result = transcribe_file(path, model_path)
+        result = transcribe_file(path, model_path, max_duration_s)
         if isinstance(result, TranscribeError):
             line: dict[str, Any] = {"file": path, "error": result.error}
             status = 1
