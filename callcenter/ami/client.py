@@ -324,7 +324,9 @@ class AmiClient:
             self._stop_event.set()
         if self._link_up:
             try:
-                await self.send_action({"Action": "Logoff"}, timeout=min(self.action_timeout, 2.0))
+                # Goodbye comes after everything Asterisk sent before it, so waiting for it
+                # also lets the listener take the events already on their way.
+                await self.send_action({"Action": "Logoff"})
             except AmiError as exc:
                 log.info("AMI Logoff not confirmed: %s", exc)
         self._end_link(self._link_down, "stopped")

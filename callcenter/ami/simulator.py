@@ -479,6 +479,202 @@ def load_originate_templates(
     return templates
 
 
+# -- live status ----------------------------------------------------------------------------
+
+#: The channel fields every channel event repeats, in CoreShowChannel order.
+_CHANNEL_FIELDS = (
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+)
+_STATE_EVENTS = frozenset(
+    {
+        "Newchannel",
+        "Newstate",
+        "NewCallerid",
+        "NewConnectedLine",
+        "Newexten",
+        "BridgeEnter",
+        "BridgeLeave",
+        "Hangup",
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+    }
+)
+
+
+def _hms(seconds: float) -> str:
+    """Format a duration as CoreShowChannel does.
+
+    >>> _hms(3725.9)
+    '01:02:05'
+    """
+    s = max(0, int(seconds))
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+class LiveState:
+    """The channels and queue callers a session has been told about (for status replies).
+
+    A recorded snapshot would contradict the calls being played: a client re-syncing from it
+    would drop every live call and rebuild the snapshot's. So ``CoreShowChannels`` and
+    ``QueueStatus`` are answered from what this session was actually sent.
+    """
+
+    def __init__(self, clock: Callable[[], float], *, speed: float) -> None:
+        self._clock = clock
+        self._rate = speed if speed > 0 else 1.0  # recorded seconds per real second
+        self.channels: dict[str, dict[str, str]] = {}
+        self._born: dict[str, float] = {}
+        self.queue: dict[str, dict[str, str]] = {}
+        self._joined: dict[str, float] = {}
+
+    def feed(self, raw: str) -> None:
+        """Update the state from one frame sent to the client (anything else is ignored)."""
+        if not raw.startswith("Event: "):
+            return
+        name = raw[7 : raw.find("\r\n")]
+        if name not in _STATE_EVENTS:
+            return
+        fields = dict(parse_action(raw.removesuffix(FRAME_END)))
+        uid = fields.get("Uniqueid")
+        if not uid:
+            return
+        if name == "Hangup":
+            self.channels.pop(uid, None)
+            self._born.pop(uid, None)
+            self.queue.pop(uid, None)
+            return
+        if name == "QueueCallerJoin":
+            self.queue[uid] = fields
+            self._joined[uid] = self._clock()
+        elif name in ("QueueCallerLeave", "QueueCallerAbandon"):
+            self.queue.pop(uid, None)
+        channel = self.channels.get(uid)
+        if channel is None:
+            channel = self.channels[uid] = {
+                "Application": "",
+                "ApplicationData": "",
+                "BridgeId": "",
+            }
+            self._born[uid] = self._clock()
+        for key in _CHANNEL_FIELDS:
+            if key in fields:
+                channel[key] = fields[key]
+        if name == "Newexten":
+            channel["Application"] = fields.get("Application", "")
+            channel["ApplicationData"] = fields.get("AppData", "")
+        elif name == "BridgeEnter":
+            channel["BridgeId"] = fields.get("BridgeUniqueid", "")
+        elif name == "BridgeLeave":
+            channel["BridgeId"] = ""
+
+    def core_show_channels(self, action_id: str | None) -> list[str]:
+        """Return the reply frames of ``CoreShowChannels``."""
+        now = self._clock()
+        frames = [
+            _frame(
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("EventList", "start"),
+                    ("Message", "Channels will follow"),
+                ]
+            )
+        ]
+        for uid, ch in self.channels.items():
+            pairs: list[tuple[str, str | None]] = [("Event", "CoreShowChannel")]
+            pairs.append(("ActionID", action_id))
+            pairs += [(k, ch.get(k, "")) for k in _CHANNEL_FIELDS]
+            pairs += [
+                ("Application", ch["Application"]),
+                ("ApplicationData", ch["ApplicationData"]),
+                ("Duration", _hms((now - self._born[uid]) * self._rate)),
+                ("BridgeId", ch["BridgeId"]),
+            ]
+            frames.append(_frame(pairs))
+        frames.append(_list_complete("CoreShowChannelsComplete", action_id, len(frames) - 1))
+        return frames
+
+    def queue_status(self, action_id: str | None, recorded: list[str]) -> list[str]:
+        """Return the reply frames of ``QueueStatus``: recorded params and members, live callers.
+
+        ``recorded`` holds the recorded QueueParams/QueueMember frames (already carrying
+        ``action_id``); their ``Calls`` count is made live.
+        """
+        now = self._clock()
+        frames = [
+            _frame(
+                [
+                    ("Response", "Success"),
+                    ("ActionID", action_id),
+                    ("EventList", "start"),
+                    ("Message", "Queue status will follow"),
+                ]
+            )
+        ]
+        by_queue: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        for uid, entry in self.queue.items():
+            by_queue.setdefault(entry.get("Queue", ""), []).append((uid, entry))
+        for raw in recorded:
+            if raw.startswith("Event: QueueParams"):
+                m = re.search(r"\r\nQueue: ([^\r]*)", raw)
+                calls = len(by_queue.get(m.group(1) if m else "", []))
+                raw = re.sub(r"\r\nCalls: \d+\r\n", f"\r\nCalls: {calls}\r\n", raw, count=1)
+            frames.append(raw)
+        for queue, entries in by_queue.items():
+            for position, (uid, entry) in enumerate(entries, 1):
+                wait = (now - self._joined[uid]) * self._rate
+                frames.append(
+                    _frame(
+                        [
+                            ("Event", "QueueEntry"),
+                            ("Queue", queue),
+                            ("Position", str(position)),
+                            ("Channel", entry.get("Channel", "")),
+                            ("Uniqueid", uid),
+                            ("CallerIDNum", entry.get("CallerIDNum", "")),
+                            # QueueEntry writes an unknown name as "unknown", not "<unknown>".
+                            ("CallerIDName", _unknown(entry.get("CallerIDName", ""))),
+                            ("ConnectedLineNum", entry.get("ConnectedLineNum", "")),
+                            ("ConnectedLineName", _unknown(entry.get("ConnectedLineName", ""))),
+                            ("Wait", str(int(wait))),
+                            ("Priority", "0"),
+                            ("ActionID", action_id),
+                        ]
+                    )
+                )
+        frames.append(_list_complete("QueueStatusComplete", action_id, len(frames) - 1))
+        return frames
+
+
+def _unknown(name: str) -> str:
+    return "unknown" if name in ("", "<unknown>") else name
+
+
+def _list_complete(event: str, action_id: str | None, items: int) -> str:
+    return _frame(
+        [
+            ("Event", event),
+            ("ActionID", action_id),
+            ("EventList", "Complete"),
+            ("ListItems", str(items)),
+        ]
+    )
+
+
 # -- the server -----------------------------------------------------------------------------
 
 
@@ -518,6 +714,7 @@ class SimSession:
         self._out: deque[tuple[bytes, str] | object] = deque()
         self._queued_bytes = 0
         self._have_data = asyncio.Event()
+        self._drained = asyncio.Event()  # set while everything queued has been written
         self._room = asyncio.Event()
         self._room.set()
         self._running = asyncio.Event()  # cleared while stalled
@@ -526,6 +723,7 @@ class SimSession:
         self._tasks: set[asyncio.Task[Any]] = set()  # player and Originate outcomes
         self._io_tasks: set[asyncio.Task[Any]] = set()  # the writer
         self._rng = random.Random(sim.seed)
+        self.state = LiveState(time.monotonic, speed=sim.speed)
 
     # -- failure modes ----------------------------------------------------------------
 
@@ -585,6 +783,9 @@ class SimSession:
     # -- sending ------------------------------------------------------------------------
 
     def _enqueue(self, raw: str, kind: str) -> None:
+        self._drained.clear()
+        if kind == "event":
+            self.state.feed(raw)
         data = raw.encode("utf-8")
         self._out.append((data, kind))
         self._queued_bytes += len(data)
@@ -629,6 +830,7 @@ class SimSession:
             if not buf and (close_after or not self._out):
                 if close_after:
                     break
+                self._drained.set()
                 self._have_data.clear()
                 await self._have_data.wait()
                 continue
@@ -729,6 +931,18 @@ class SimSession:
             )
         elif action == "originate":
             self._originate(fields, action_id)
+        elif action == "coreshowchannels" and self.sim.live_status:
+            for raw in self.state.core_show_channels(action_id):
+                self._enqueue(raw, _kind(raw))
+        elif action == "queuestatus" and self.sim.live_status:
+            lab_id, recorded = self.sim.action_replies.get("queuestatus", ("", []))
+            keep = [
+                _replace_action_id(raw, lab_id, action_id)
+                for raw in recorded
+                if raw.startswith(("Event: QueueParams", "Event: QueueMember"))
+            ]
+            for raw in self.state.queue_status(action_id, keep):
+                self._enqueue(raw, _kind(raw))
         elif action in self.sim.action_replies:
             # Recorded while the lab's calls were live; only the ActionID becomes the client's.
             lab_id, frames = self.sim.action_replies[action]
@@ -798,6 +1012,7 @@ class SimSession:
                     await self._wait_for_room()
                     self._enqueue(rewrite.apply(raw) if rewrite else raw, _kind(raw))
             sim.stats.plays_completed += 1
+        await self._drained.wait()  # "done" means written to the socket, not just queued
         sim._play_done.set()
 
     def _originate(self, fields: list[tuple[str, str]], action_id: str | None) -> None:
@@ -898,6 +1113,7 @@ class AmiSimulator:
         callback_context: str = "callback",
         rewrite_first_play: bool = False,
         reject_logins: bool = False,
+        status: Literal["auto", "live", "recorded"] = "auto",
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
@@ -923,6 +1139,9 @@ class AmiSimulator:
         self.outcome_rule = outcome_rule
 
         self.traces = [load_trace(str(t)) for t in traces]
+        # CoreShowChannels/QueueStatus: from what each session was sent while traces play,
+        # else the recorded snapshot (a consistent world of its own).
+        self.live_status = status == "live" or (status == "auto" and bool(self.traces))
         self.action_replies = load_action_replies(snapshot_trace) if snapshot_trace else {}
         self.templates: list[_OriginateTemplate] = []
         for name in originate_traces:
@@ -1012,7 +1231,7 @@ class AmiSimulator:
         return [s for s in self.live_sessions if s.logged_in][-1]
 
     async def wait_done(self) -> None:
-        """Wait until some client has been played every trace ``plays`` times."""
+        """Wait until some client has been sent every trace ``plays`` times (not in a loop)."""
         await self._play_done.wait()
 
     def drop_mid_frame(self) -> None:

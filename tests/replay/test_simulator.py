@@ -167,6 +167,7 @@ def test_plays_a_trace_fast_and_every_event_arrives_verbatim(name, chunk):
                 await sim.wait_done()
                 assert client.stats.malformed == 0
                 assert sim.stats.plays_completed == 1
+                assert sim.stats.events_sent == len(expected) + 1  # + FullyBooted
             return [e.raw for e in client.events]
 
     got = asyncio.run(body())
@@ -272,6 +273,41 @@ def test_queue_status_and_core_show_channels_are_answered_from_the_snapshot():
         ]
         assert {m.actionid for m in channels} == {"c-8"}
         assert queue[2].ami_event.raw.count("Сидорова Елена") == 1
+
+    asyncio.run(body())
+
+
+def test_status_replies_follow_the_calls_being_played():
+    # queue_timeout: the caller joins the queue after ~4.3 s and waits 20 s (×10 here).
+    async def body() -> None:
+        async with AmiSimulator(traces=["queue_timeout"], speed=10, port=0, secret=SECRET) as sim:
+            async with manager_client(sim) as client:
+                await wait_until(lambda: any(e.name == "QueueCallerJoin" for e in client.events))
+                join = next(e for e in client.events if e.name == "QueueCallerJoin")
+
+                queue = await client.action({"Action": "QueueStatus", "ActionID": "q1"})
+                entries = [m for m in queue if m.event == "QueueEntry"]
+                assert [(m.uniqueid, m.position, m.actionid) for m in entries] == [
+                    (join["Uniqueid"], "1", "q1")
+                ]
+                assert entries[0]["CallerIDNum"] == join["CallerIDNum"]
+                [params] = [m for m in queue if m.event == "QueueParams"]
+                assert params.calls == "1"
+                assert queue[-1].listitems == str(len(queue) - 2)
+
+                channels = await client.action({"Action": "CoreShowChannels", "ActionID": "c1"})
+                rows = {m.uniqueid: m for m in channels if m.event == "CoreShowChannel"}
+                caller = rows[join["Uniqueid"]]
+                assert (caller.channel, caller.linkedid) == (join["Channel"], join["Linkedid"])
+                assert caller.application == "Queue"
+                assert channels[-1].listitems == str(len(rows))
+
+                await asyncio.wait_for(sim.wait_done(), 10)
+                await wait_until(lambda: client.events[-1].name != "QueueCallerJoin")
+                channels = await client.action({"Action": "CoreShowChannels"})
+                assert [m.event for m in channels[1:]] == ["CoreShowChannelsComplete"]
+                queue = await client.action({"Action": "QueueStatus"})
+                assert not [m for m in queue if m.event == "QueueEntry"]
 
     asyncio.run(body())
 
