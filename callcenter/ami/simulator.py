@@ -4,7 +4,13 @@ It speaks enough AMI for our client and for panoramisk: the banner, ``Login`` (a
 ``Authentication failed``), ``Ping``, ``Logoff``, ``Originate`` and the status actions recorded
 in ``state_snapshot`` (``QueueStatus``, ``CoreShowChannels``, ``Status``, ``QueueSummary``).
 Each logged-in client gets the configured traces played at real speed, ×N, or as fast as the
-socket takes them (``speed=0``), once, ``plays`` times or forever.
+socket takes them (``speed=0``), once, ``plays`` times or forever, from its login on (each
+connection has its own playback; a reconnect starts a new one).
+
+``CoreShowChannels`` and ``QueueStatus`` answer from the recorded snapshot when no trace plays.
+While traces play they answer from the channels and queue callers this session has been sent
+(``LiveState``): a recorded snapshot would contradict the calls being played, and a client
+re-syncing from it would drop them all.
 
 What is sent is the recorded bytes, except what must change:
 
