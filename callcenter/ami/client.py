@@ -18,7 +18,8 @@ Built on panoramisk's ``Manager`` (login, ``send_action`` futures) with our ``Am
   is the anti-example). A listener that raises is a bug: the client logs it, stops, and
   ``wait_stopped()`` re-raises it.
 
-All listener calls run on the client's event loop.
+Listener calls run on the client's event loop, in stream order: ``on_link_up`` comes right
+after the Login reply, before any event of that link; ``on_link_down`` after its last event.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from callcenter.ami.protocol import AmiMessage, AmiProtocol, ServerShutdown
 
 log = logging.getLogger(__name__)
 
-#: Actions panoramisk must never re-send on reconnect (it would, for any other name).
+#: Actions panoramisk must never queue for re-sending after a reconnect. (panoramisk re-sends
+#: on FullyBooted, a dispatch our sink bypasses; the client also empties that queue.)
 FORGETABLE_ACTIONS = (
     "login",
     "logoff",
