@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 if __package__ in (None, ""):  # run as a file: make the repository's callcenter importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,12 +61,13 @@ def ratio(a: float, b: float) -> float:
 
 
 def score(
-    gold: Mapping[str, set[str]], pred: Mapping[str, set[str]], *, out: object = sys.stdout
+    gold: Mapping[str, set[str]], pred: Mapping[str, set[str]], *, out: TextIO | None = None
 ) -> Score:
     """Compare predictions with gold and print the report (the README's reference scorer).
 
     :raises ValueError: if the predictions contain a tag that is not one of the 12.
     """
+    out = out if out is not None else sys.stdout
     unknown = set().union(*pred.values()) - set(TAGS) if pred else set()
     if unknown:
         raise ValueError(f"unknown tags in predictions: {sorted(unknown)}")
@@ -79,7 +81,7 @@ def score(
         f1s.append(f1)
         per_tag[t] = (p, r, f1, tp + fn)
         totals = [totals[0] + tp, totals[1] + fp, totals[2] + fn]
-        print(f"{t:20s} P={p:.3f} R={r:.3f} F1={f1:.3f} support={tp + fn}", file=out)  # type: ignore[call-overload]
+        print(f"{t:20s} P={p:.3f} R={r:.3f} F1={f1:.3f} support={tp + fn}", file=out)
     tp, fp, fn = totals
     p, r = ratio(tp, tp + fp), ratio(tp, tp + fn)
     result = Score(
@@ -88,7 +90,7 @@ def score(
         exact_match=ratio(sum(pred.get(i, set()) == g for i, g in gold.items()), len(gold)),
         per_tag=per_tag,
     )
-    print(  # type: ignore[call-overload]
+    print(
         f"micro-F1={result.micro_f1:.3f} macro-F1={result.macro_f1:.3f} "
         f"exact-match={result.exact_match:.3f}",
         file=out,

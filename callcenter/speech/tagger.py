@@ -196,7 +196,9 @@ class _Vocabulary:
     def _expand(
         self, alt: str, source: str, sets: Mapping[str, Sequence[str]], seen: tuple[str, ...]
     ) -> set[int]:
-        text, _, spec = alt.partition("@")
+        text, at, spec = alt.partition("@")
+        if at and not spec:
+            raise RuleError(f"empty grammeme list after @ in pattern {source!r}")
         grammemes = self._grammemes(spec, source) if spec else ()
         if not text:
             raise RuleError(f"empty alternative in pattern {source!r}")
@@ -304,12 +306,18 @@ class Rule:
     speaker: str = "patient"
     negatable: bool = True
 
+    @property
+    def sources(self) -> frozenset[str]:
+        """Return the source strings of the rule's trigger patterns."""
+        return frozenset(p.source for p in self.patterns)
+
 
 @dataclass(frozen=True)
 class _Negation:
     negators: frozenset[str]
     transparent: frozenset[str]
     modals: frozenset[str]
+    conjunctions: frozenset[str]
     window: int
 
 
@@ -319,25 +327,24 @@ class _Text:
 
     words: list[str]
     seq: list[frozenset[int]]
-    anchors: Mapping[int, Sequence[Pattern]]
+    starts: list[tuple[str, ...]]  # per word: the patterns that may start there
+    candidates: dict[str, list[int]] = field(init=False)
     _matches: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    _candidates: dict[str, list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        # Where each pattern's first word occurs: patterns with no candidate never run.
+        self.candidates = {}
+        for i, sources in enumerate(self.starts):
+            for source in sources:
+                self.candidates.setdefault(source, []).append(i)
 
     def matches(self, pattern: Pattern) -> list[tuple[int, int]]:
         """Return the (start, end) spans where ``pattern`` matches, one per start."""
         found = self._matches.get(pattern.source)
         if found is not None:
             return found
-        if self._candidates is None:
-            self._candidates = {}
-            for i, atoms in enumerate(self.seq):
-                for atom in atoms:
-                    for p in self.anchors.get(atom, ()):
-                        starts = self._candidates.setdefault(p.source, [])
-                        if not starts or starts[-1] != i:
-                            starts.append(i)
         found = []
-        for start in self._candidates.get(pattern.source, ()):
+        for start in self.candidates.get(pattern.source, ()):
             end = _match_at(pattern.elements, self.seq, 1, start + 1, 0)
             if end >= 0:
                 found.append((start, end))
@@ -345,10 +352,12 @@ class _Text:
         return found
 
     def any_match(self, patterns: Iterable[Pattern]) -> bool:
-        return any(self.matches(p) for p in patterns)
+        candidates = self.candidates
+        return any(self.matches(p) for p in patterns if p.source in candidates)
 
     def spans(self, patterns: Iterable[Pattern]) -> list[tuple[int, int]]:
-        return [span for p in patterns for span in self.matches(p)]
+        candidates = self.candidates
+        return [span for p in patterns if p.source in candidates for span in self.matches(p)]
 
 
 class Tagger:
@@ -382,7 +391,9 @@ class Tagger:
         self.rules: tuple[Rule, ...] = tuple(
             rule for name in sorted(files) for rule in self._load_rules(name, files[name])
         )
+        self._rule_sources = [(rule, rule.sources) for rule in self.rules]
         self._anchors: dict[int, list[Pattern]] = {}
+        self._starts_cache: dict[frozenset[int], tuple[str, ...]] = {}
         self._index_patterns()
 
     # -- loading --
@@ -392,6 +403,7 @@ class Tagger:
             negators=frozenset(data.get("negators", ())),
             transparent=frozenset(data.get("transparent", ())),
             modals=frozenset(data.get("modals", ())),
+            conjunctions=frozenset(data.get("conjunctions", ())),
             window=int(data.get("window", 3)),
         )
 
@@ -466,18 +478,21 @@ class Tagger:
         words = tokenize(text)
         if not words:
             return frozenset()
-        doc = _Text(words, [self._vocab.atoms_of(w) for w in words], self._anchors)
+        doc = self._read(words)
         admin = [
             (start, end + extend)
             for pattern, extend in self._admin_scopes
             for start, end in doc.matches(pattern)
         ]
         tags: set[str] = set()
+        present = doc.candidates.keys()
         deferred = []
-        for rule in self.rules:
+        for rule, sources in self._rule_sources:
+            if rule.tag in tags or sources.isdisjoint(present):
+                continue
             if rule.unless_tags:
                 deferred.append(rule)
-            elif rule.tag not in tags and self._fires(rule, doc, admin):
+            elif self._fires(rule, doc, admin):
                 tags.add(rule.tag)
         for rule in deferred:
             if rule.tag in tags or rule.unless_tags & tags:
@@ -491,7 +506,7 @@ class Tagger:
     def explain(self, text: str) -> list[str]:
         """Describe every rule match in ``text`` and why it counts or not (for rule authors)."""
         words = tokenize(text)
-        doc = _Text(words, [self._vocab.atoms_of(w) for w in words], self._anchors)
+        doc = self._read(words)
         admin = [
             (start, end + extend)
             for pattern, extend in self._admin_scopes
@@ -514,43 +529,68 @@ class Tagger:
                     )
         return lines
 
+    def _read(self, words: list[str]) -> _Text:
+        seq, starts = [], []
+        cache = self._starts_cache
+        for word in words:
+            atoms = self._vocab.atoms_of(word)
+            seq.append(atoms)
+            sources = cache.get(atoms)
+            if sources is None:
+                sources = tuple(
+                    dict.fromkeys(p.source for atom in atoms for p in self._anchors.get(atom, ()))
+                )
+                cache[atoms] = sources
+            starts.append(sources)
+        return _Text(words, seq, starts)
+
     def _fires(self, rule: Rule, doc: _Text, admin: list[tuple[int, int]]) -> bool:
-        if rule.requires and not doc.any_match(rule.requires):
-            return False
-        if rule.unless and doc.any_match(rule.unless):
-            return False
-        blocked = doc.spans(rule.blockers)
-        near = doc.spans(rule.near) if rule.near else None
+        # Cheapest checks first; blockers and context are matched only once a trigger survives.
+        blocked: list[tuple[int, int]] | None = None
+        near: list[tuple[int, int]] | None = None
+        candidates = doc.candidates
         for pattern in rule.patterns:
+            if pattern.source not in candidates:
+                continue
             for start, end in doc.matches(pattern):
                 if rule.negatable and self._negated(doc.words, start):
                     continue
                 if rule.speaker == "patient" and any(s <= start < e for s, e in admin):
                     continue
+                if blocked is None:
+                    blocked = doc.spans(rule.blockers)
                 if any(s < end and start < e for s, e in blocked):
                     continue
-                if near is not None and not any(
-                    s < end + rule.near_after and start - rule.near_before < e for s, e in near
-                ):
-                    continue
-                return True
+                if rule.near:
+                    if near is None:
+                        near = doc.spans(rule.near)
+                    if not any(
+                        s < end + rule.near_after and start - rule.near_before < e for s, e in near
+                    ):
+                        continue
+                if rule.requires and not doc.any_match(rule.requires):
+                    return False
+                return not (rule.unless and doc.any_match(rule.unless))
         return False
 
     def _negated(self, words: Sequence[str], start: int) -> bool:
         """Tell whether a negation word governs the match starting at ``start``.
 
-        It walks left over transparent words (``уже``, ``так``, ``очень``…) and at most one
-        modal (``не надо бояться``), up to the configured window.
+        It walks left over transparent words (``уже``, ``так``, ``очень``…), conjunctions and
+        at most one modal (``не надо бояться``), up to the configured window; a modal beyond a
+        conjunction belongs to another clause and stops the walk.
         """
         neg = self._negation
-        modal_seen = False
+        modal_seen = conjunction_seen = False
         i = start - 1
         while i >= 0 and start - i <= neg.window:
             word = words[i]
             if word in neg.negators:
                 return True
-            if word in neg.modals and not modal_seen:
+            if word in neg.modals and not modal_seen and not conjunction_seen:
                 modal_seen = True
+            elif word in neg.conjunctions:
+                conjunction_seen = True
             elif word not in neg.transparent:
                 return False
             i -= 1
