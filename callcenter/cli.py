@@ -56,12 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulator_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
         settings = Settings.from_env(demo=args.command == "demo")
+        if args.verbose:
+            settings = settings.with_overrides(log_level="DEBUG")
+            logging.getLogger().setLevel(logging.DEBUG)
         return _COMMANDS[args.command](args, settings)
     except ConfigError as exc:
         print(f"callcenter: configuration error: {exc}", file=sys.stderr)

@@ -117,3 +117,25 @@ def test_a_malformed_setting_stops_with_its_name(value):
     p = run_cli("listen", env={"AMI_PORT": value, "AMI_SECRET": "s" * 24})
     assert p.returncode == 2
     assert "AMI_PORT" in p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_demo_plays_the_traces_and_prints_calls_and_tasks_live(tmp_path):
+    """The README's demo: simulator + listener + SQLite, calls and tasks printed as they happen."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    p = run_cli("demo", "--db", db, "--speed", "0", "--once")
+    assert p.returncode == 0, p.stderr
+    calls = [line for line in p.stdout.splitlines() if line.startswith("CALL")]
+    # answered, abandoned, queue_timeout, direct_noanswer, busy, then the 40-call burst.
+    assert len(calls) == 45
+    assert sum("abandoned" in line for line in calls) == 17
+    assert any(line.startswith("TASK") for line in p.stdout.splitlines())
+    assert "open callback task(s)" in p.stdout.splitlines()[-1]
+    again = json_lines(run_cli("tasks", "--json", "--db", db).stdout)
+    assert len(again) == int(p.stdout.splitlines()[-1].split("; ")[1].split()[0])
+
+
+def test_simulate_subcommand_is_the_simulator_cli():
+    p = run_cli("simulate", "--help")
+    assert p.returncode == 0
+    assert "--speed" in p.stdout and "--trace" in p.stdout
