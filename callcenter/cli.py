@@ -79,7 +79,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Print one JSON line per finished call of a trace; with --db, persist them."""
     from callcenter.ami.parser import FrameParser
     from callcenter.ami.traces import TraceError, read_trace
-    from callcenter.calls.replay import replay_events
+    from callcenter.replay import replay_events
 
     parser = FrameParser()
     try:

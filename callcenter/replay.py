@@ -1,4 +1,7 @@
-"""Replay recorded AMI traffic through the tracker: the engine of ``callcenter replay``."""
+"""Replay recorded AMI traffic through the tracker: the engine of ``callcenter replay``.
+
+An edge module (it reads files), so the pure ``calls`` package stays free of I/O.
+"""
 
 from __future__ import annotations
 

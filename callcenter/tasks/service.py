@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from callcenter.calls.model import CallRecord
 from callcenter.patients.phone import is_withheld, normalize_phone
@@ -20,6 +19,10 @@ from callcenter.tasks.rules import (
     decide_task_change,
     parse_callback_task_id,
 )
+
+if TYPE_CHECKING:
+    # Only the type: the queries this service runs live in callcenter.store.
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 

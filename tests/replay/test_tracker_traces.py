@@ -10,7 +10,7 @@ from callcenter.ami.parser import FrameParser
 from callcenter.ami.traces import TRACES_DIR, list_traces, read_trace
 from callcenter.calls.effects import CallLost, CallQueued, CallStarted
 from callcenter.calls.model import Direction, Disposition
-from callcenter.calls.replay import replay_events, replay_trace
+from callcenter.replay import replay_events, replay_trace
 from callcenter.calls.tracker import CallTracker
 from tests.replay.helpers_traces import (
     expected,
