@@ -80,10 +80,11 @@ class _Atom:
     kind: str
     text: str
     grammemes: tuple[frozenset[str], ...] = ()
+    best_only: bool = False  # grammemes checked on the best reading only ("@@")
 
     def accepts(self, word: WordForm) -> bool:
         """Tell whether ``word`` passes this test."""
-        parses: Sequence[Parse] = word.parses
+        parses: Sequence[Parse] = word.parses[:1] if self.best_only else word.parses
         if self.kind == "any":
             return self._grammemes_ok(parses)
         if self.kind == "form":
@@ -125,7 +126,7 @@ class Pattern:
 class _Vocabulary:
     """Interns atoms, expands named sets and maps each word to the atoms it satisfies."""
 
-    def __init__(self, known_grammemes: frozenset[str]):
+    def __init__(self, known_grammemes: frozenset[str]) -> None:
         self._known = known_grammemes
         self._atoms: list[_Atom] = []
         self._ids: dict[_Atom, int] = {}
@@ -197,9 +198,10 @@ class _Vocabulary:
         self, alt: str, source: str, sets: Mapping[str, Sequence[str]], seen: tuple[str, ...]
     ) -> set[int]:
         text, at, spec = alt.partition("@")
-        if at and not spec:
+        best_only = spec.startswith("@")
+        if at and not spec.lstrip("@"):
             raise RuleError(f"empty grammeme list after @ in pattern {source!r}")
-        grammemes = self._grammemes(spec, source) if spec else ()
+        grammemes = self._grammemes(spec.lstrip("@"), source) if spec else ()
         if not text:
             raise RuleError(f"empty alternative in pattern {source!r}")
         if text.startswith("$"):
@@ -216,13 +218,13 @@ class _Vocabulary:
             return ids
         text = text.replace("ё", "е")  # transcripts write е for ё; rules may use either
         if text == "*":
-            atom = _Atom("any", "", grammemes)
+            atom = _Atom("any", "", grammemes, best_only)
         elif text.startswith("="):
-            atom = _Atom("form", text[1:], grammemes)
+            atom = _Atom("form", text[1:], grammemes, best_only)
         elif text.endswith("~"):
-            atom = _Atom("prefix", text[:-1], grammemes)
+            atom = _Atom("prefix", text[:-1], grammemes, best_only)
         else:
-            atom = _Atom("word", text, grammemes)
+            atom = _Atom("word", text, grammemes, best_only)
         if atom.kind != "any" and not _is_word(atom.text):
             raise RuleError(f"bad word {atom.text!r} in pattern {source!r}")
         if atom.text in self._known:
