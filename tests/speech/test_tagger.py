@@ -263,8 +263,8 @@ def test_unknown_tag_file_and_missing_common_file_are_rule_errors(tmp_path):
 
 
 def test_double_at_checks_the_best_reading_only(tmp_path):
-    tagger = make_rules(tmp_path, '[[rule]]\npatterns = ["я не *@@Name"]\n')
+    tagger = make_rules(tmp_path, '[[rule]]\npatterns = ["я не *@@Name/Surn"]\n')
     assert tagger.tag("я не ирина") == {"fear"}
     assert tagger.tag("я не по этому поводу") == frozenset()  # "по" is a name only at a stretch
-    loose = make_rules(tmp_path, '[[rule]]\npatterns = ["я не *@Name"]\n')
+    loose = make_rules(tmp_path, '[[rule]]\npatterns = ["я не *@Name/Surn"]\n')
     assert loose.tag("я не по этому поводу") == {"fear"}
