@@ -6,6 +6,7 @@ Payloads are plain dicts from one serializer (``call_payload``) so every consume
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -120,6 +121,8 @@ class ConsoleNotifier(NullNotifier):
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        # Calls are printed from the event loop and tasks from the store writer thread.
+        self._lock = threading.Lock()
 
     def call_ringing(self, effect: AgentRinging) -> None:
         who = effect.caller_name or effect.caller or "?"
@@ -140,4 +143,6 @@ class ConsoleNotifier(NullNotifier):
         self._line("AMI    link up" if up else f"AMI    link down: {reason}")
 
     def _line(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()

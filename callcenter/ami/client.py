@@ -174,12 +174,27 @@ class _ResyncCollector:
         self.items: dict[str, list[AmiEvent]] = {channels_id: [], queue_id: []}
         self.open = {channels_id, queue_id}
         self.done = done
+        # Asterisk takes the channel snapshot when it answers CoreShowChannels. Events after
+        # that answer happened after the snapshot, so they are held back and delivered after
+        # on_resync: otherwise the tracker would see a call that began (or ended) after the
+        # snapshot and wrongly lose (or resurrect) it.
+        self.snapshot_taken = False
+        self.held: list[AmiEvent] = []
+
+    def hold(self, message: AmiEvent) -> bool:
+        """Keep an event that came after the snapshot; return False if it may pass now."""
+        if not self.snapshot_taken or message.action_id in self.items:
+            return False
+        self.held.append(message)
+        return True
 
     def feed(self, message: AmiEvent) -> bool:
         """Take one message; return True when it completes the re-sync."""
         action_id = message.action_id
         if action_id is None or action_id not in self.open:
             return False
+        if action_id == self.channels_id:
+            self.snapshot_taken = True
         if message.kind == "response":
             if message.name not in ("Success", "Follows"):
                 log.warning(
@@ -577,10 +592,11 @@ class AmiClient:
             and message.name == "Success"
         ):
             self._mark_link_up()
+        collector = self._resync_collector
         if message.kind == "event":
             self._events += 1
-            self._call_listener(self._listener.on_event, message)
-        collector = self._resync_collector
+            if collector is None or not collector.hold(message):
+                self._call_listener(self._listener.on_event, message)
         if collector is not None and collector.feed(message):
             self._resync_collector = None
             items = collector.items
@@ -590,6 +606,8 @@ class AmiClient:
             self._call_listener(
                 self._listener.on_resync, channels=channels, queue_entries=queue, at=self._clock()
             )
+            for held in collector.held:
+                self._call_listener(self._listener.on_event, held)
             if not collector.done.done():
                 collector.done.set_result(None)
 

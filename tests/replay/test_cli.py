@@ -127,8 +127,8 @@ def test_demo_plays_the_traces_and_prints_calls_and_tasks_live(tmp_path):
     assert p.returncode == 0, p.stderr
     calls = [line for line in p.stdout.splitlines() if line.startswith("CALL")]
     # answered, abandoned, queue_timeout, direct_noanswer, busy, then the 40-call burst.
-    assert len(calls) == 45
-    assert sum("abandoned" in line for line in calls) == 17
+    assert len(calls) == 45, p.stdout[-3000:] + p.stderr[-3000:]
+    assert sum(" abandoned " in line for line in calls) == 17, "\n".join(calls)
     assert any(line.startswith("TASK") for line in p.stdout.splitlines())
     assert "open callback task(s)" in p.stdout.splitlines()[-1]
     again = json_lines(run_cli("tasks", "--json", "--db", db).stdout)
