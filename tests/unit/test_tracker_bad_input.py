@@ -7,8 +7,8 @@ import pytest
 from callcenter.ami.events import AmiEvent
 from callcenter.calls.effects import AgentRinging, CallEnded, CallStarted
 from callcenter.calls.model import Disposition
-from callcenter.calls.replay import replay_events
 from callcenter.calls.tracker import HANDLERS, CallTracker
+from callcenter.replay import replay_events
 from tests.replay.helpers_traces import (
     drop_header,
     feed_all,

@@ -13,7 +13,7 @@ from callcenter.calls.disposition import (
     decide_style,
 )
 from callcenter.calls.model import Disposition
-from callcenter.calls.replay import replay_events
+from callcenter.replay import replay_events
 from tests.replay.helpers_traces import expected, header, parse, records, set_header
 
 
