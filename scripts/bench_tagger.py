@@ -43,16 +43,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{1000 * (warm - loaded):.0f} ms (fills the word caches)"
     )
 
-    start = time.perf_counter()
+    # CPU time of this process is the figure for one core; wall time is shown too, as it
+    # includes whatever else the machine is doing.
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.rounds):
         for text in texts:
             tagger.tag(text)
-    elapsed = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     n = args.rounds * len(texts)
     print(
-        f"{n} transcripts ({words / len(texts):.0f} words each on average) in {elapsed:.2f} s: "
-        f"{n / elapsed:,.0f} transcripts/s, {n * words / len(texts) / elapsed:,.0f} words/s "
-        f"(target ≥ 2,000 transcripts/s)"
+        f"{n} transcripts ({words / len(texts):.0f} words each on average): "
+        f"{n / cpu:,.0f} transcripts/s on one core ({n * words / len(texts) / cpu:,.0f} words/s; "
+        f"{n / wall:,.0f}/s by wall clock), target ≥ 2,000 transcripts/s"
     )
     return 0
 

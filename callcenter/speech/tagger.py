@@ -121,6 +121,9 @@ class Pattern:
 
     source: str
     elements: tuple[_Element, ...]
+    # atom sets of the required, positive elements after the first: a text that lacks any
+    # of them cannot match, which is checked before trying each start
+    required: tuple[frozenset[int], ...] = ()
 
 
 class _Vocabulary:
@@ -168,7 +171,12 @@ class _Vocabulary:
         first = elements[0]
         if first.atoms is None or first.negative or first.optional:
             raise RuleError(f"pattern {source!r} must start with a plain, required word")
-        return Pattern(source, tuple(elements))
+        required = tuple(
+            e.atoms
+            for e in elements[1:]
+            if e.atoms is not None and not e.negative and not e.optional
+        )
+        return Pattern(source, tuple(elements), required)
 
     def _element(
         self, token: str, gap: int, source: str, sets: Mapping[str, Sequence[str]]
@@ -339,6 +347,7 @@ class _Text:
         for i, sources in enumerate(self.starts):
             for source in sources:
                 self.candidates.setdefault(source, []).append(i)
+        self.present: frozenset[int] = frozenset().union(*self.seq)
 
     def matches(self, pattern: Pattern) -> list[tuple[int, int]]:
         """Return the (start, end) spans where ``pattern`` matches, one per start."""
@@ -346,6 +355,10 @@ class _Text:
         if found is not None:
             return found
         found = []
+        present = self.present
+        if any(atoms.isdisjoint(present) for atoms in pattern.required):
+            self._matches[pattern.source] = found
+            return found
         for start in self.candidates.get(pattern.source, ()):
             end = _match_at(pattern.elements, self.seq, 1, start + 1, 0)
             if end >= 0:
