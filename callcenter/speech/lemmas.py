@@ -69,12 +69,14 @@ def analyze(word: str) -> WordForm:
 
     >>> analyze("боюсь").lemmas
     ('бояться',)
+    >>> analyze("к").lemmas
+    ('к',)
     """
+    found = _analyzer().parse(word)
+    # A speech recognizer writes words, not abbreviations: "к" is not "как", "по" is not a noun.
+    spoken = [p for p in found if "Abbr" not in p.tag.grammemes] or found
     parses = tuple(
-        dict.fromkeys(
-            Parse(normalize(p.normal_form), frozenset(p.tag.grammemes))
-            for p in _analyzer().parse(word)
-        )
+        dict.fromkeys(Parse(normalize(p.normal_form), frozenset(p.tag.grammemes)) for p in spoken)
     )
     return WordForm(word, parses)
 
