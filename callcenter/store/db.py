@@ -63,8 +63,8 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(url: str, *, revision: str = "head") -> None:
-    """Migrate the database at ``url`` to ``revision``."""
+def upgrade(url: str, *, revision: str = "heads") -> None:
+    """Migrate the database at ``url`` to ``revision`` (default: every branch head)."""
     engine = create_db_engine(url)
     try:
         with engine.begin() as connection:

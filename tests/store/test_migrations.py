@@ -12,7 +12,8 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.store.db import alembic_config, upgrade
-from callcenter.store.models import Base, Task
+from callcenter.store.models import Task
+from callcenter.store.schema import metadata
 
 EXPECTED_TABLES = {"calls", "call_legs", "tasks", "task_events", "task_attempts", "ami_gaps"}
 
@@ -23,7 +24,7 @@ def test_migrated_schema_matches_models(engine: Engine) -> None:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "compare_server_default": True}
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_upgrade_creates_all_tables(engine: Engine) -> None:

@@ -6,14 +6,14 @@ from alembic import context
 from sqlalchemy import Connection
 
 from callcenter.store.db import create_db_engine
-from callcenter.store.models import Base
+from callcenter.store.schema import metadata
 
 
 def run_on(connection: Connection) -> None:
     """Run the pending migrations on an open connection."""
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )
@@ -23,7 +23,7 @@ def run_on(connection: Connection) -> None:
 
 def run_offline(url: str) -> None:
     """Print the migrations as SQL for the URL's dialect."""
-    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True)
+    context.configure(url=url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
