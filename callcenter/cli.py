@@ -35,6 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("listen", help="listen to Asterisk AMI and store calls and tasks")
 
+    p = sub.add_parser("tag", help="tag transcripts with call outcomes (JSON lines in and out)")
+    p.add_argument("file", nargs="?", default="-", help='JSON lines {"id", "text"}; "-" = stdin')
+
+    p = sub.add_parser("transcribe", help="transcribe call recordings with Vosk")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings (WAV, or GSM/MP3)")
+    p.add_argument("--model", metavar="PATH", help="Vosk model folder (default: VOSK_MODEL_PATH)")
+    p.add_argument(
+        "--max-duration", type=float, default=None, metavar="S", help="refuse longer recordings"
+    )
+
     p = sub.add_parser("demo", help="simulator + SQLite + live console, all in one process")
     p.add_argument("--db", metavar="URL", default="sqlite:///demo.db", help="demo database")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (0 = no delays)")
@@ -145,6 +155,34 @@ def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
     return run_listen(settings)
 
 
+def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
+    """Read transcripts as JSON lines and print their outcome tags."""
+    from callcenter.speech.tagger import run_tag_command
+
+    if args.file == "-":
+        return run_tag_command(sys.stdin, sys.stdout)
+    try:
+        with open(args.file, encoding="utf-8") as infile:
+            return run_tag_command(infile, sys.stdout)
+    except OSError as exc:
+        print(f"callcenter tag: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    """Print one JSON line per recording: text, duration and timed words, or an error."""
+    from callcenter.speech.transcribe import run_transcribe_command
+
+    extra = {} if args.max_duration is None else {"max_duration_s": args.max_duration}
+    return run_transcribe_command(
+        args.files,
+        model_path=args.model or settings.vosk_model_path,
+        out=sys.stdout,
+        err=sys.stderr,
+        **extra,
+    )
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Run the simulator, the listener and a live console view in one process."""
     from callcenter.runtime import run_demo
@@ -171,5 +209,7 @@ _COMMANDS = {
     "tasks": cmd_tasks,
     "db": cmd_db,
     "listen": cmd_listen,
+    "tag": cmd_tag,
+    "transcribe": cmd_transcribe,
     "demo": cmd_demo,
 }

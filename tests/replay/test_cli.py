@@ -139,3 +139,26 @@ def test_simulate_subcommand_is_the_simulator_cli():
     p = run_cli("simulate", "--help")
     assert p.returncode == 0
     assert "--speed" in p.stdout and "--trace" in p.stdout
+
+
+def test_tag_reads_json_lines_and_prints_tags_per_id():
+    """ARCHITECTURE: `callcenter tag [FILE|-]` reads {"id", "text"}, prints {"id", "tags"}."""
+    calls = [
+        {"id": "a", "text": "алло это дорого для меня я подумаю", "tags": ["ignored"]},
+        {"id": "b", "text": "здравствуйте спасибо всё хорошо до свидания"},
+    ]
+    stdin = "\n".join(json.dumps(c, ensure_ascii=False) for c in calls) + "\nnot json\n"
+    p = run_cli("tag", "-", stdin=stdin)
+    out = {o["id"]: o["tags"] for o in json_lines(p.stdout)}
+    assert "price_objection" in out["a"] and "thinking" in out["a"]
+    assert out["b"] == []
+    # A bad line is reported with its number; the others are still tagged.
+    assert p.returncode == 1
+    assert "3" in p.stderr
+
+
+def test_transcribe_with_a_missing_model_names_the_fetcher(tmp_path):
+    wav = str(ROOT / "tests/fixtures/recordings/q-20261122-174227-79161234567-1795369342.1.wav")
+    p = run_cli("transcribe", wav, "--model", str(tmp_path / "no-model"))
+    assert p.returncode != 0
+    assert "fetch_models.py" in (p.stdout + p.stderr)
