@@ -33,6 +33,19 @@ as_root() {
     log "need root for: $*"; return 1; fi
 }
 
+ensure_debian_packages() {
+  # ffmpeg: GSM/MP3 recordings; chromium: the browser tests (Playwright drives Debian's build).
+  local missing=()
+  command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  [ -x /usr/bin/chromium ] && dpkg -s chromium 2>/dev/null | grep -q '^Status: install ok installed' \
+    || missing+=(chromium chromium-driver)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+}
+
 ensure_postgres() {
   if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return; fi
   log "starting PostgreSQL"
@@ -59,6 +72,7 @@ case "$cmd" in
     ;;
   test)
     ensure_venv
+    ensure_debian_packages
     ensure_postgres
     ensure_redis
     log "ruff"
