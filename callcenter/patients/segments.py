@@ -68,6 +68,9 @@ class SleepingWindow:
     max_months: int = 12
 
 
+#: The clinic's usual window: 6 to 12 months.
+DEFAULT_SLEEPING_WINDOW = SleepingWindow()
+
 #: Calls in which the patient dropped off (missed or abandoned inbound calls).
 DROPPED_CALL_DISPOSITIONS = frozenset(
     {"abandoned", "ivr_abandoned", "queue_timeout", "no_answer", "busy"}
@@ -122,7 +125,7 @@ def last_completed_visit(visits: Iterable[VisitView], *, today: date) -> VisitVi
 
 
 def is_sleeping(
-    visits: Sequence[VisitView], *, today: date, window: SleepingWindow = SleepingWindow()
+    visits: Sequence[VisitView], *, today: date, window: SleepingWindow = DEFAULT_SLEEPING_WINDOW
 ) -> bool:
     """Return True when the last completed visit was within the window and nothing is booked.
 
@@ -140,15 +143,48 @@ def is_sleeping(
 
 def is_dropped(visits: Sequence[VisitView], calls: Sequence[CallView]) -> bool:
     """Return True when a no-show, cancellation or dropped call is not yet won back."""
-    for visit in visits:
-        if visit.status in _DROPPED_VISITS and not _visit_won_back(visit.visit_date, visits, calls):
+    # Whatever wins back a drop also wins back every earlier drop of its kind, so only the
+    # latest visit drop and the latest call drop need checking: one pass, not drops × events.
+    latest_visit_drop = max(
+        (v.visit_date for v in visits if v.status in _DROPPED_VISITS), default=None
+    )
+    latest_call_drop = max(
+        (
+            c.started_at
+            for c in calls
+            if c.direction == "inbound" and c.disposition in DROPPED_CALL_DISPOSITIONS
+        ),
+        default=None,
+    )
+    if latest_visit_drop is None and latest_call_drop is None:
+        return False
+    last_contact = max(
+        (c.started_at for c in calls if c.disposition in CONTACT_DISPOSITIONS), default=None
+    )
+    booked = [v for v in visits if v.status in _BOOKED]
+    last_booked_date = max((v.visit_date for v in booked), default=None)
+    last_booking = max((v.booked_at for v in booked if v.booked_at is not None), default=None)
+    last_attended = max(
+        (v.visit_date for v in booked if v.status == VisitStatus.COMPLETED), default=None
+    )
+    if latest_visit_drop is not None:
+        day = latest_visit_drop
+        won_back = (
+            (last_booked_date is not None and last_booked_date > day)
+            or (last_booking is not None and last_booking.date() >= day)
+            or (last_contact is not None and last_contact.date() >= day)
+        )
+        if not won_back:
             return True
-    for call in calls:
-        if (
-            call.direction == "inbound"
-            and call.disposition in DROPPED_CALL_DISPOSITIONS
-            and not _call_won_back(call.started_at, visits, calls)
-        ):
+    if latest_call_drop is not None:
+        moment = latest_call_drop
+        # A visit booked before the missed call does not answer it; one made or attended after does.
+        won_back = (
+            (last_contact is not None and last_contact > moment)
+            or (last_booking is not None and last_booking > moment)
+            or (last_attended is not None and last_attended > moment.date())
+        )
+        if not won_back:
             return True
     return False
 
@@ -168,7 +204,7 @@ def segments_for(
     calls: Sequence[CallView],
     policy_end: date | None,
     today: date,
-    sleeping_window: SleepingWindow = SleepingWindow(),
+    sleeping_window: SleepingWindow = DEFAULT_SLEEPING_WINDOW,
 ) -> tuple[Segment, ...]:
     """Return every segment the patient is in, in the order sleeping, dropped, dms."""
     found: list[Segment] = []
@@ -179,30 +215,3 @@ def segments_for(
     if is_dms(policy_end, today=today):
         found.append(Segment.DMS)
     return tuple(found)
-
-
-def _visit_won_back(day: date, visits: Sequence[VisitView], calls: Sequence[CallView]) -> bool:
-    for visit in visits:
-        if visit.status not in _BOOKED:
-            continue
-        if visit.visit_date > day:
-            return True
-        if visit.booked_at is not None and visit.booked_at.date() >= day:
-            return True
-    return any(
-        call.disposition in CONTACT_DISPOSITIONS and call.started_at.date() >= day for call in calls
-    )
-
-
-def _call_won_back(
-    moment: datetime, visits: Sequence[VisitView], calls: Sequence[CallView]
-) -> bool:
-    for visit in visits:
-        # A visit booked before the call does not answer it; one made or attended after does.
-        if visit.booked_at is not None and visit.booked_at > moment and visit.status in _BOOKED:
-            return True
-        if visit.status == VisitStatus.COMPLETED and visit.visit_date > moment.date():
-            return True
-    return any(
-        call.disposition in CONTACT_DISPOSITIONS and call.started_at > moment for call in calls
-    )
