@@ -18,6 +18,7 @@ from typing import Protocol
 from callcenter.ami.events import AmiEvent
 from callcenter.calls.effects import (
     AgentRinging,
+    AgentStoppedRinging,
     CallAnswered,
     CallEnded,
     CallStarted,
@@ -95,6 +96,9 @@ class EffectDispatcher:
                 self._call_ended(effect.call)
             elif isinstance(effect, AgentRinging):
                 self.notifier.call_ringing(effect)
+            elif isinstance(effect, AgentStoppedRinging):
+                # A ring-all queue's other phones stop: their screen pops are withdrawn.
+                self.notifier.agent_stopped_ringing(effect)
             elif isinstance(effect, CallStarted):
                 self.notifier.call_started(effect)
             elif isinstance(effect, CallAnswered):

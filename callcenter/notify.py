@@ -12,6 +12,7 @@ from typing import Any, Protocol, TextIO
 
 from callcenter.calls.effects import (
     AgentRinging,
+    AgentStoppedRinging,
     CallAnswered,
     CallStarted,
     OperatorStateChanged,
@@ -36,6 +37,7 @@ class Notifier(Protocol):
 
     def call_started(self, effect: CallStarted) -> None: ...
     def call_ringing(self, effect: AgentRinging) -> None: ...
+    def agent_stopped_ringing(self, effect: AgentStoppedRinging) -> None: ...
     def call_answered(self, effect: CallAnswered) -> None: ...
     def call_ended(self, call: CallRecord) -> None: ...
     def task_changed(self, notice: TaskNotice) -> None: ...
@@ -65,6 +67,9 @@ class NullNotifier:
     def call_ringing(self, effect: AgentRinging) -> None:
         pass
 
+    def agent_stopped_ringing(self, effect: AgentStoppedRinging) -> None:
+        pass
+
     def call_answered(self, effect: CallAnswered) -> None:
         pass
 
@@ -92,6 +97,9 @@ class RecordingNotifier(NullNotifier):
 
     def call_ringing(self, effect: AgentRinging) -> None:
         self.events.append(("call_ringing", effect))
+
+    def agent_stopped_ringing(self, effect: AgentStoppedRinging) -> None:
+        self.events.append(("agent_stopped_ringing", effect))
 
     def call_answered(self, effect: CallAnswered) -> None:
         self.events.append(("call_answered", effect))
