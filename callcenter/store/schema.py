@@ -1,8 +1,8 @@
 """The whole schema: importing this module registers every table on ``Base.metadata``.
 
 Each part of the product keeps its tables in its own module (``models`` for calls and tasks,
-``models_patients``, ``models_dialer``, ``models_playbook``, ``models_web``), so parallel work never edits one file;
-migrations and schema tests use ``metadata`` from here.
+``models_patients``, ``models_dialer``, ``models_playbook``, ``models_web``), so parallel work
+never edits one file; migrations and schema tests use ``metadata`` from here.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from callcenter.ami.parser import FrameParser
 from callcenter.ami.traces import TRACES_DIR, list_traces, read_trace
 from callcenter.calls.effects import CallLost, CallQueued, CallStarted
 from callcenter.calls.model import Direction, Disposition
-from callcenter.replay import replay_events, replay_trace
 from callcenter.calls.tracker import CallTracker
+from callcenter.replay import replay_events, replay_trace
 from tests.replay.helpers_traces import (
     expected,
     feed_all,
