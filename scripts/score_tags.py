@@ -24,20 +24,7 @@ from typing import TextIO
 if __package__ in (None, ""):  # run as a file: make the repository's callcenter importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TAGS = [
-    "price_objection",
-    "booked",
-    "callback_requested",
-    "no_time",
-    "fear",
-    "went_elsewhere",
-    "dissatisfied",
-    "wrong_number",
-    "do_not_call",
-    "moved_away",
-    "insurance",
-    "thinking",
-]
+from callcenter.speech.tagger import TAGS  # noqa: E402  (after the sys.path line above)
 
 
 @dataclass(frozen=True)
