@@ -1,0 +1,517 @@
+"""Reads and writes of the patients part: consent, do-not-call, the card, the CSV import.
+
+The caller owns the transaction. Reads select plain columns, not ORM objects: the card is loaded
+on every ring and must stay within a few milliseconds for a long-standing patient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy.orm import Session
+
+from callcenter.patients.card import Card, NoteView, PatientView, TaskView, assemble_card
+from callcenter.patients.consent import (
+    NO_CONSENT,
+    ConsentAction,
+    ConsentKind,
+    ConsentRecordView,
+    ConsentState,
+    consent_state_from_records,
+)
+from callcenter.patients.phone import normalize_phone
+from callcenter.patients.segments import CallView, VisitView
+from callcenter.store.models import Call, Task
+from callcenter.store.models_patients import (
+    ConsentRecord,
+    DoNotCall,
+    Patient,
+    PatientNote,
+    PatientPhone,
+    Visit,
+)
+
+if TYPE_CHECKING:
+    from callcenter.patients.importer import PatientRow
+
+#: The clinic's calendar, for "today" in segments and months since the last visit.
+DEFAULT_CLINIC_TZ = ZoneInfo("Europe/Moscow")
+
+# Below SQLite's 32,766 bound parameters per statement, with room to spare.
+_IN_CHUNK = 5_000
+
+
+def phone_hash(phone: str) -> str:
+    """Return the SHA-256 (hex) of an E.164 number, the do-not-call list's key.
+
+    >>> phone_hash("+79161234567")[:16]
+    'c795313d1a25fea4'
+    """
+    return hashlib.sha256(phone.encode("ascii")).hexdigest()
+
+
+def _require_phone(raw: str) -> str:
+    phone = normalize_phone(raw)
+    if phone is None:
+        raise ValueError(f"{raw!r} is not a phone number")
+    return phone
+
+
+# --- consent and do-not-call ---------------------------------------------------------------
+
+
+def find_patient_id(session: Session, *, phone: str) -> int | None:
+    """Return the id of the patient with this number (any form), if any."""
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        return None
+    return session.scalar(select(PatientPhone.patient_id).where(PatientPhone.phone == normalized))
+
+
+def record_consent(
+    session: Session,
+    *,
+    patient_id: int,
+    kind: str,
+    action: str,
+    at: datetime,
+    by: str | None,
+    channel: str | None,
+) -> None:
+    """Record a consent given or withdrawn; it counts for every decision from ``at`` on.
+
+    :raises ValueError: unknown kind or action.
+    """
+    kind = ConsentKind(kind)
+    action = ConsentAction(action)
+    session.add(
+        ConsentRecord(
+            patient_id=patient_id, kind=kind, action=action, at=at, by=by, channel=channel
+        )
+    )
+    session.flush()
+
+
+def add_do_not_call(session: Session, *, phone: str, at: datetime, by: str | None) -> None:
+    """Put the number on the do-not-call list (once; adding it again changes nothing).
+
+    :raises ValueError: ``phone`` is not a phone number.
+    """
+    key = phone_hash(_require_phone(phone))
+    if session.get(DoNotCall, key) is None:
+        session.add(DoNotCall(phone_hash=key, at=at, by=by))
+        session.flush()
+
+
+def is_do_not_call(session: Session, *, phone: str) -> bool:
+    """Return True when the number asked not to be called."""
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        return False
+    return bool(
+        session.scalar(select(exists().where(DoNotCall.phone_hash == phone_hash(normalized))))
+    )
+
+
+def consent_state_for_phone(session: Session, *, phone: str, at: datetime) -> ConsentState | None:
+    """Return the number's consent state at ``at``.
+
+    None when no patient has the number and it is not on the do-not-call list.
+    """
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        return None
+    do_not_call = is_do_not_call(session, phone=normalized)
+    patient_id = find_patient_id(session, phone=normalized)
+    if patient_id is None:
+        return (
+            ConsentState(pd_consent=False, marketing_consent=False, do_not_call=True)
+            if (do_not_call)
+            else None
+        )
+    return consent_state_from_records(
+        _consent_records(session, patient_id=patient_id), do_not_call=do_not_call, at=at
+    )
+
+
+def called_us_within(session: Session, *, phone: str, since: datetime) -> bool:
+    """Return True when the number made an inbound call that started at or after ``since``."""
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        return False
+    query = select(
+        exists().where(
+            Call.phone == normalized, Call.direction == "inbound", Call.started_at >= since
+        )
+    )
+    return bool(session.scalar(query))
+
+
+def _consent_records(session: Session, *, patient_id: int) -> list[ConsentRecordView]:
+    rows = session.execute(
+        select(ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at).where(
+            ConsentRecord.patient_id == patient_id
+        )
+    )
+    return [ConsentRecordView(kind=kind, action=action, at=at) for kind, action, at in rows]
+
+
+# --- the card ------------------------------------------------------------------------------
+
+
+def load_card(
+    session: Session,
+    *,
+    caller: str | None,
+    now: datetime,
+    clinic_tz: tzinfo = DEFAULT_CLINIC_TZ,
+) -> Card:
+    """Load the screen-pop card for a caller ID (raw, as Asterisk gave it)."""
+    phone = normalize_phone(caller)
+    patient_id = find_patient_id(session, phone=phone) if phone is not None else None
+    today = now.astimezone(clinic_tz).date()
+    if patient_id is None:
+        phones = [phone] if phone is not None else []
+        do_not_call = phone is not None and is_do_not_call(session, phone=phone)
+        return assemble_card(
+            phone=phone,
+            raw_caller=caller,
+            patient=None,
+            visits=(),
+            notes=(),
+            calls=_calls(session, phones=phones),
+            open_tasks=_open_tasks(session, phones=phones),
+            consent=ConsentState(pd_consent=False, marketing_consent=False, do_not_call=True)
+            if do_not_call
+            else NO_CONSENT,
+            today=today,
+        )
+    patient = _patient_view(session, patient_id=patient_id)
+    phones = list(
+        session.scalars(select(PatientPhone.phone).where(PatientPhone.patient_id == patient_id))
+    )
+    # Any of the patient's numbers on the list stops calls to the patient: they asked not to be
+    # called, and the card must read the same whichever number rings.
+    hashes = [phone_hash(p) for p in phones]
+    do_not_call = bool(session.scalar(select(exists().where(DoNotCall.phone_hash.in_(hashes)))))
+    return assemble_card(
+        phone=phone,
+        raw_caller=caller,
+        patient=patient,
+        visits=_visits(session, patient_id=patient_id),
+        notes=_notes(session, patient_id=patient_id),
+        calls=_calls(session, phones=phones),
+        open_tasks=_open_tasks(session, phones=phones),
+        consent=consent_state_from_records(
+            _consent_records(session, patient_id=patient_id), do_not_call=do_not_call, at=now
+        ),
+        today=today,
+    )
+
+
+def _patient_view(session: Session, *, patient_id: int) -> PatientView:
+    row = session.execute(
+        select(
+            Patient.full_name,
+            Patient.birth_date,
+            Patient.doctor,
+            Patient.insurance_company,
+            Patient.policy_end,
+        ).where(Patient.id == patient_id)
+    ).one()
+    return PatientView(
+        id=patient_id,
+        full_name=row.full_name,
+        birth_date=row.birth_date,
+        doctor=row.doctor,
+        insurance_company=row.insurance_company,
+        policy_end=row.policy_end,
+    )
+
+
+def _visits(session: Session, *, patient_id: int) -> list[VisitView]:
+    rows = session.execute(
+        select(Visit.visit_date, Visit.status, Visit.doctor, Visit.service, Visit.booked_at)
+        .where(Visit.patient_id == patient_id)
+        .order_by(Visit.visit_date)
+    )
+    return [
+        VisitView(visit_date=d, status=s, doctor=doc, service=svc, booked_at=b)
+        for d, s, doc, svc, b in rows
+    ]
+
+
+def _notes(session: Session, *, patient_id: int) -> list[NoteView]:
+    rows = session.execute(
+        select(PatientNote.text, PatientNote.author, PatientNote.created_at).where(
+            PatientNote.patient_id == patient_id
+        )
+    )
+    return [NoteView(text=t, author=a, created_at=c) for t, a, c in rows]
+
+
+def _calls(session: Session, *, phones: Sequence[str]) -> list[CallView]:
+    if not phones:
+        return []
+    rows = session.execute(
+        select(
+            Call.linkedid,
+            Call.direction,
+            Call.disposition,
+            Call.started_at,
+            Call.agent,
+            Call.talk_s,
+            Call.start_ts,
+        ).where(Call.phone.in_(phones))
+    )
+    return [
+        CallView(
+            linkedid=linkedid,
+            direction=direction,
+            disposition=disposition,
+            started_at=started_at,
+            agent=agent,
+            talk_s=talk_s,
+            start_ts=start_ts,
+        )
+        for linkedid, direction, disposition, started_at, agent, talk_s, start_ts in rows
+    ]
+
+
+def _open_tasks(session: Session, *, phones: Sequence[str]) -> list[TaskView]:
+    if not phones:
+        return []
+    rows = session.execute(
+        select(Task.id, Task.reason, Task.kind, Task.opened_at, Task.due_at, Task.attempts).where(
+            Task.phone.in_(phones), Task.status == "open"
+        )
+    )
+    return [
+        TaskView(id=i, reason=r, kind=k, opened_at=o, due_at=d, attempts=a)
+        for i, r, k, o, d, a in rows
+    ]
+
+
+# --- the CSV import ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowResult:
+    """What the import did with one valid file row."""
+
+    line: int
+    outcome: str  # "imported" | "updated" | "unchanged" | "rejected"
+    reason: str | None = None  # why a row was rejected here (a conflict with the database)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportResult:
+    """What the import wrote, row by row."""
+
+    rows: tuple[RowResult, ...] = field(default=())
+
+    def count(self, outcome: str) -> int:
+        """Return how many rows ended with ``outcome``."""
+        return sum(1 for row in self.rows if row.outcome == outcome)
+
+
+_PATIENT_FIELDS = ("full_name", "birth_date", "doctor", "insurance_company", "policy_end")
+
+
+def import_patient_rows(
+    session: Session,
+    *,
+    rows: Sequence[PatientRow],
+    at: datetime,
+    by: str = "import",
+) -> ImportResult:
+    """Insert new patients and update known ones (matched by phone) in bulk.
+
+    Empty cells never erase what is stored; consent is recorded only when the file's answer
+    differs from the patient's current state, and a last visit only when it is not stored yet,
+    so importing the same file twice changes nothing the second time.
+    """
+    phone_owner = _phone_owners(session, phones=[p for row in rows for p in row.phones])
+    results: dict[int, RowResult] = {}
+    new_rows: list[PatientRow] = []
+    matched: list[tuple[PatientRow, int]] = []
+    for row in rows:
+        owners = {phone_owner[p] for p in row.phones if p in phone_owner}
+        if len(owners) > 1:
+            results[row.line] = RowResult(
+                line=row.line,
+                outcome="rejected",
+                reason="phones belong to different patients: " + ", ".join(row.phones),
+            )
+        elif owners:
+            matched.append((row, owners.pop()))
+        else:
+            new_rows.append(row)
+
+    changed: set[int] = set()  # lines of matched rows that changed something
+    stored = _patient_fields(session, ids=[pid for _, pid in matched])
+    updates: list[dict[str, Any]] = []
+    for row, pid in matched:
+        values = {
+            name: getattr(row, name)
+            for name in _PATIENT_FIELDS
+            if getattr(row, name) is not None and getattr(row, name) != stored[pid][name]
+        }
+        if values:
+            changed.add(row.line)
+            stored[pid].update(values)
+            updates.append({"pid": pid, **{n: stored[pid][n] for n in _PATIENT_FIELDS}})
+    if updates:
+        table = cast(Table, Patient.__table__)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("pid"))
+            .values({n: bindparam(n) for n in _PATIENT_FIELDS})
+        )
+        session.execute(statement, updates)
+
+    new_ids = _insert_patients(session, rows=new_rows)
+    targets = [(row, pid, False) for row, pid in matched] + [
+        (row, pid, True) for row, pid in zip(new_rows, new_ids, strict=True)
+    ]
+
+    phone_rows = [
+        {"patient_id": pid, "phone": phone}
+        for row, pid, _ in targets
+        for phone in row.phones
+        if phone not in phone_owner
+    ]
+    for row, _, is_new in targets:
+        if not is_new and any(phone not in phone_owner for phone in row.phones):
+            changed.add(row.line)
+    _insert_many(session, PatientPhone, phone_rows)
+
+    known_ids = [pid for _, pid in matched]
+    consent_now = _consent_states(session, patient_ids=known_ids, at=at)
+    consent_rows: list[dict[str, Any]] = []
+    for row, pid, _ in targets:
+        state = consent_now.get(pid, NO_CONSENT)
+        for kind, wanted, current in (
+            (ConsentKind.PD, row.pd_consent, state.pd_consent),
+            (ConsentKind.MARKETING, row.marketing_consent, state.marketing_consent),
+        ):
+            if wanted is None or wanted == current:
+                continue
+            action = ConsentAction.GIVEN if wanted else ConsentAction.WITHDRAWN
+            consent_rows.append(
+                {
+                    "patient_id": pid,
+                    "kind": str(kind),
+                    "action": str(action),
+                    "at": at,
+                    "by": by,
+                    "channel": "import",
+                }
+            )
+            changed.add(row.line)
+    _insert_many(session, ConsentRecord, consent_rows)
+
+    stored_visits = _completed_visit_keys(session, patient_ids=known_ids)
+    visit_rows: list[dict[str, Any]] = []
+    for row, pid, _ in targets:
+        if row.last_visit_date is None or (pid, row.last_visit_date) in stored_visits:
+            continue
+        stored_visits.add((pid, row.last_visit_date))
+        visit_rows.append(
+            {
+                "patient_id": pid,
+                "visit_date": row.last_visit_date,
+                "doctor": row.last_visit_doctor,
+                "service": row.last_visit_service,
+                "status": "completed",
+                "booked_at": None,
+            }
+        )
+        changed.add(row.line)
+    _insert_many(session, Visit, visit_rows)
+
+    for row in new_rows:
+        results[row.line] = RowResult(line=row.line, outcome="imported")
+    for row, _ in matched:
+        outcome = "updated" if row.line in changed else "unchanged"
+        results[row.line] = RowResult(line=row.line, outcome=outcome)
+    session.flush()
+    return ImportResult(rows=tuple(results[line] for line in sorted(results)))
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _phone_owners(session: Session, *, phones: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(phones))
+    owners: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        rows = session.execute(
+            select(PatientPhone.phone, PatientPhone.patient_id).where(PatientPhone.phone.in_(chunk))
+        )
+        owners.update({phone: pid for phone, pid in rows})
+    return owners
+
+
+def _patient_fields(session: Session, *, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    columns = [getattr(Patient, name) for name in _PATIENT_FIELDS]
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for row in session.execute(select(Patient.id, *columns).where(Patient.id.in_(chunk))):
+            found[row[0]] = dict(zip(_PATIENT_FIELDS, row[1:], strict=True))
+    return found
+
+
+def _consent_states(
+    session: Session, *, patient_ids: Sequence[int], at: datetime
+) -> dict[int, ConsentState]:
+    records: dict[int, list[ConsentRecordView]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(patient_ids))):
+        rows = session.execute(
+            select(
+                ConsentRecord.patient_id, ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at
+            ).where(ConsentRecord.patient_id.in_(chunk))
+        )
+        for pid, kind, action, when in rows:
+            records[pid].append(ConsentRecordView(kind=kind, action=action, at=when))
+    return {
+        pid: consent_state_from_records(views, do_not_call=False, at=at)
+        for pid, views in records.items()
+    }
+
+
+def _completed_visit_keys(session: Session, *, patient_ids: Sequence[int]) -> set[tuple[int, date]]:
+    keys: set[tuple[int, date]] = set()
+    for chunk in _chunks(sorted(set(patient_ids))):
+        rows = session.execute(
+            select(Visit.patient_id, Visit.visit_date).where(
+                Visit.patient_id.in_(chunk), Visit.status == "completed"
+            )
+        )
+        keys.update((pid, day) for pid, day in rows)
+    return keys
+
+
+def _insert_patients(session: Session, *, rows: Sequence[PatientRow]) -> list[int]:
+    if not rows:
+        return []
+    table = cast(Table, Patient.__table__)
+    # sort_by_parameter_order: the ids come back in the order of the rows (insertmanyvalues).
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    values = [{name: getattr(row, name) for name in _PATIENT_FIELDS} for row in rows]
+    return list(session.execute(statement, values).scalars())
+
+
+def _insert_many(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    if rows:
+        # Core executemany on the table, not ORM objects: one round trip per batch.
+        session.execute(insert(model.__table__), rows)
