@@ -87,8 +87,12 @@ class SuggestedScript:
         }
 
 
-def situation_for(*, card: Mapping[str, Any], call_kind: str) -> Situation:
+def situation_for(
+    *, card: Mapping[str, Any], call_kind: str, clinic: str | None = None
+) -> Situation:
     """Return the situation of a call of ``call_kind`` with the caller whose card this is.
+
+    ``clinic`` is the clinic's name as administrators say it (a setting; the card has none).
 
     :raises UnknownSituation: ``call_kind`` names no situation.
     """
@@ -112,7 +116,7 @@ def situation_for(*, card: Mapping[str, Any], call_kind: str) -> Situation:
         name=spoken_name(patient.get("full_name")),
         doctor=(spoken_name(doctor) or doctor) if doctor else None,
         months_since_visit=months if isinstance(months, int) else None,
-        clinic=card.get("clinic"),
+        clinic=clinic,
     )
 
 

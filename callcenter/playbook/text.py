@@ -80,7 +80,7 @@ def spoken_name(full_name: str | None) -> str | None:
     """Return how an administrator addresses the person: first name + patronymic, or first name.
 
     Clinic systems store «Фамилия Имя Отчество»; «Имя Отчество Фамилия» is recognised by the
-    patronymic. A single word could be a surname, so it gives None (a neutral greeting).
+    patronymic. A single word could be a surname, and initials cannot be said: both give None.
 
     >>> spoken_name("Иванова Мария Петровна")
     'Мария Петровна'
@@ -92,9 +92,11 @@ def spoken_name(full_name: str | None) -> str | None:
     'Руслан Тимур оглы'
     >>> spoken_name("Иванова") is None
     True
+    >>> spoken_name("Петров С. И.") is None  # initials are written, never said
+    True
     """
     parts = (full_name or "").split()
-    if len(parts) < 2:
+    if len(parts) < 2 or any(part.endswith(".") for part in parts):
         return None
     if len(parts) >= 3 and _PATRONYMIC.search(parts[1]):
         return f"{parts[0]} {parts[1]}"

@@ -44,7 +44,6 @@ def card(**overrides):
         "open_tasks": [],
         "recent_calls": [],
         "months_since_visit": 7,
-        "clinic": "Улыбка",
     }
     base.update(overrides)
     return base
@@ -132,7 +131,9 @@ def test_marketing_line_is_offered_with_consent(playbook):
 
 
 def test_placeholders_are_filled_from_the_card(playbook):
-    situation = situation_for(card=card(segments=["sleeping"]), call_kind="sleeping_care")
+    situation = situation_for(
+        card=card(segments=["sleeping"]), call_kind="sleeping_care", clinic="Улыбка"
+    )
     said = "\n".join(select_script(situation, playbook=playbook).lines)
     assert "Здравствуйте, Мария Петровна!" in said
     assert "7 месяцев назад" in said
@@ -144,11 +145,12 @@ def test_placeholders_are_filled_from_the_card(playbook):
 def test_missing_patient_name_gives_a_neutral_greeting(playbook):
     for patient in (None, {"full_name": None}, {"full_name": "Иванова"}):
         situation = situation_for(
-            card=card(patient=patient, last_visit=None, months_since_visit=None, clinic=None),
+            card=card(patient=patient, last_visit=None, months_since_visit=None),
             call_kind="sleeping_care",
         )
         lines = select_script(situation, playbook=playbook).lines
         assert lines[0] == "Здравствуйте!"
+        assert lines[1] == "Это клиника, где вы лечились. Удобно сейчас говорить пару минут?"
         assert not any("{" in line or "None" in line for line in lines)
 
 
@@ -264,3 +266,17 @@ def test_playbook_package_is_pure():
     for path in sorted((PKG / "playbook").rglob("*.py")):
         bad = [m for m in runtime_imports(path) if m.startswith(IO_LAYERS + IO_LIBRARIES)]
         assert not bad, f"{path.name} imports {bad}"
+
+
+def test_doctor_and_name_formats_from_the_card(playbook):
+    situation = situation_for(
+        card=card(
+            patient={"full_name": "Мария Петровна Иванова", "doctor": "Петров С. И."},
+            last_visit={"date": "2026-04-02", "doctor": None, "service": "—"},
+            months_since_visit=11,
+        ),
+        call_kind="sleeping_care",
+    )
+    assert (situation.name, situation.doctor) == ("Мария Петровна", "Петров С. И.")
+    said = "\n".join(select_script(situation, playbook=playbook).lines)
+    assert "11 месяцев назад" in said and "Петров С. И. советует" in said
