@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,3 +143,39 @@ def test_stored_version_no_longer_valid_falls_back_to_the_file(session, caplog):
     lines = select_script(Situation(kind="no_show"), playbook=current_playbook(session)).lines
     assert lines[0] == "Здравствуйте!"
     assert "ignoring stored script no_show version 1" in caplog.text
+
+
+def test_two_supervisors_saving_at_once_get_consecutive_versions(session_factory):
+    """The second save waits for the first one's transaction, then numbers after it."""
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def second_save() -> None:
+        try:
+            with session_factory() as other:
+                results.append(
+                    save_script_version(
+                        other,
+                        script_id="no_show",
+                        text=shipped("no_show"),
+                        author="Ирина",
+                        comment="второй",
+                    )
+                )
+                other.commit()
+        except BaseException as exc:  # handed to the test thread, which re-raises it
+            errors.append(exc)
+
+    with session_factory() as first:
+        first_version = save_script_version(
+            first, script_id="no_show", text=shipped("no_show"), author="Ольга", comment="первый"
+        )
+        thread = threading.Thread(target=second_save, daemon=True)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), "the second save did not wait for the first"
+        first.commit()
+    thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    assert (first_version, results) == (1, [2])
