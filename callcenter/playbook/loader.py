@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,7 @@ class _Doc:
                 seen += 1
         return 1
 
-    def _first(self, predicate: Any, *, start: int) -> int | None:
+    def _first(self, predicate: Callable[[str], bool], *, start: int) -> int | None:
         for number in range(start, len(self._lines) + 1):
             if predicate(self._lines[number - 1]):
                 return number
@@ -187,9 +187,9 @@ def _parse_script(data: dict[str, Any], doc: _Doc) -> Script | None:
         _parse_line(raw, doc=doc, start=doc.header_line("lines", index=index), what="a line")
         for index, raw in enumerate(raw_lines)
     ]
-    if all(line is not None and line.marketing for line in lines):
+    if all(line is not None and not _for_everyone(line) for line in lines):
         doc.problem(
-            "every line is marketing: a patient without marketing consent would hear nothing",
+            "every line is marketing or limited to segments: some patients would hear nothing",
             line=doc.header_line("lines", index=0),
         )
     if doc.problems or title is None or situation is None:
@@ -245,9 +245,9 @@ def _parse_objections(data: dict[str, Any], doc: _Doc) -> tuple[Objection, ...] 
             answer_start = doc.header_line("objections.answers", index=answer_index)
             answer_index += 1
             answers.append(_parse_line(raw_answer, doc=doc, start=answer_start, what="an answer"))
-        if all(answer is not None and answer.marketing for answer in answers):
+        if all(answer is not None and not _for_everyone(answer) for answer in answers):
             doc.problem(
-                "every answer is marketing: add one for patients without marketing consent",
+                "every answer is marketing or limited to segments: add one for everyone",
                 line=start,
             )
         if key is None or title is None or shortcut is None or None in answers:
@@ -303,6 +303,11 @@ def _parse_line(raw: Any, *, doc: _Doc, start: int, what: str) -> Line | None:
         marketing=marketing,
         segments=tuple(segments),
     )
+
+
+def _for_everyone(line: Line) -> bool:
+    """Return True when the line is said to every patient, whatever their consent or segment."""
+    return not line.marketing and not line.segments
 
 
 def _check_keys(

@@ -256,7 +256,7 @@ def test_objection_with_only_marketing_answers_is_rejected(tmp_path):
         ),
         encoding="utf-8",
     )
-    with pytest.raises(PlaybookInvalid, match="every answer is marketing"):
+    with pytest.raises(PlaybookInvalid, match="every answer is marketing or limited to segments"):
         load_playbook(scripts)
 
 
