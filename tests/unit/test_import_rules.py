@@ -35,6 +35,7 @@ def files(*parts: str) -> list[Path]:
 
 PURE = [
     *files("calls"),
+    *files("playbook"),
     *files("tasks", "rules.py"),
     *files("patients", "phone.py"),
     *files("ami", "events.py"),
