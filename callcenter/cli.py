@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("listen", help="listen to Asterisk AMI and store calls and tasks")
 
+    p = sub.add_parser("import-patients", help="import patients from a CSV file")
+    p.add_argument("file", metavar="FILE.csv", help="UTF-8 or cp1251, ';' or ',' separated")
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
+
     p = sub.add_parser("tag", help="tag transcripts with call outcomes (JSON lines in and out)")
     p.add_argument("file", nargs="?", default="-", help='JSON lines {"id", "text"}; "-" = stdin')
 
@@ -155,6 +159,15 @@ def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
     return run_listen(settings)
 
 
+def cmd_import_patients(args: argparse.Namespace, settings: Settings) -> int:
+    """Import patients; report rows imported, updated and rejected (with line and reason)."""
+    from callcenter.patients.importer import run_import_command
+
+    return run_import_command(
+        args.file, database_url=args.db or settings.database_url, out=sys.stdout, err=sys.stderr
+    )
+
+
 def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
     """Read transcripts as JSON lines and print their outcome tags."""
     from callcenter.speech.tagger import run_tag_command
@@ -209,6 +222,7 @@ _COMMANDS = {
     "tasks": cmd_tasks,
     "db": cmd_db,
     "listen": cmd_listen,
+    "import-patients": cmd_import_patients,
     "tag": cmd_tag,
     "transcribe": cmd_transcribe,
     "demo": cmd_demo,

@@ -162,3 +162,21 @@ def test_transcribe_with_a_missing_model_names_the_fetcher(tmp_path):
     p = run_cli("transcribe", wav, "--model", str(tmp_path / "no-model"))
     assert p.returncode != 0
     assert "fetch_models.py" in (p.stdout + p.stderr)
+
+
+def test_import_patients_reports_rejected_rows_with_line_and_reason(tmp_path):
+    """Good rows are kept when bad ones are rejected; re-importing changes nothing."""
+    csv = tmp_path / "patients.csv"
+    csv.write_text(
+        "full_name;phones;birth_date\n"
+        "Иванова Мария Петровна;+79161234567;01.02.1980\n"
+        "Без Телефона;abc;01.02.1980\n",
+        encoding="cp1251",
+    )
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    first = run_cli("import-patients", str(csv), "--db", url)
+    assert first.returncode == 1
+    assert "imported: 1" in first.stdout
+    assert "line 3" in first.stdout and "phone" in first.stdout
+    again = run_cli("import-patients", str(csv), "--db", url)
+    assert "imported: 0" in again.stdout and "updated: 0" in again.stdout
