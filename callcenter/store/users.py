@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from callcenter.errors import CallcenterError
+from callcenter.store import patients, queries
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
-from callcenter.store.models import Call, Task
+from callcenter.store.models import Call
 from callcenter.store.models_web import OUTCOMES, ROLES, CallOutcome, User
 
 
@@ -134,8 +135,12 @@ def record_outcome(
     detail: str | None,
     note: str | None,
     at: datetime,
+    phone: str | None = None,
 ) -> CallOutcome:
     """Store what the operator recorded after a call.
+
+    «Do not call» also puts the number (``phone``, else the stored call's) on the do-not-call
+    list at once, so no dialer rings it again.
 
     :raises BadOutcome: for an unknown outcome, or a booking/callback without its date or time.
     """
@@ -155,6 +160,12 @@ def record_outcome(
     )
     session.add(row)
     session.flush()
+    if outcome == "do_not_call":
+        if phone is None:
+            call = queries.get_call(session, linkedid=linkedid)
+            phone = call.phone if call is not None else None
+        if phone is not None:
+            patients.add_do_not_call(session, phone=phone, at=at, by=operator)
     return row
 
 
@@ -180,33 +191,6 @@ def list_calls_since(session: Session, *, since: datetime) -> list[tuple[Call, s
 def list_recent_calls(session: Session, *, limit: int) -> list[Call]:
     """Return the latest stored calls, newest first."""
     return list(session.scalars(select(Call).order_by(Call.started_at.desc()).limit(limit)))
-
-
-def list_calls_for_phone(session: Session, *, phone: str, limit: int) -> list[Call]:
-    """Return a number's latest stored calls, newest first."""
-    query = select(Call).where(Call.phone == phone).order_by(Call.started_at.desc())
-    return list(session.scalars(query.limit(limit)))
-
-
-def list_open_tasks_for_phone(session: Session, *, phone: str) -> list[Task]:
-    """Return the number's open callback tasks (at most one today)."""
-    return list(
-        session.scalars(
-            select(Task).where(Task.phone == phone, Task.status == "open").order_by(Task.id)
-        )
-    )
-
-
-def has_do_not_call(session: Session, *, linkedids: list[str]) -> bool:
-    """Return True when an operator recorded «do not call» on any of these calls."""
-    if not linkedids:
-        return False
-    found = session.scalar(
-        select(CallOutcome.id)
-        .where(CallOutcome.linkedid.in_(linkedids), CallOutcome.outcome == "do_not_call")
-        .limit(1)
-    )
-    return found is not None
 
 
 def _last_outcome(session: Session, linkedid: str) -> str | None:
