@@ -66,8 +66,45 @@ REQUIRED_COLUMNS = ("full_name", "phones")
 _YES = frozenset({"да", "д", "yes", "y", "1", "true", "+", "есть"})
 _NO = frozenset({"нет", "н", "no", "n", "0", "false", "-"})
 _PHONE_SEPARATORS = re.compile(r"[,;|/]")
+_DIALLABLE = re.compile(r"\+?[0-9 ()\-.]+")
+_PLAIN_RU = re.compile(r"(\+7|8|7)?(\d{10})")
+_NO_SEPARATORS = str.maketrans("", "", " ()-.")
 _ROWS_PER_BATCH = 10_000
 _PROGRESS_EVERY = 10_000
+
+
+class FastPhoneNormalizer:
+    """``normalize_phone``, memoized by number class for plain Russian-format numbers.
+
+    phonenumbers spends ~40 µs per number, most of a 100,000-row import. Whether a +7 number is
+    valid depends only on its first six national digits (RU and KZ patterns end in ``\\d{n}``),
+    so for ``[+7|8|7]`` + ten digits we ask phonenumbers once per (prefix, first six digits)
+    with a stand-in ending, and fall back to ``normalize_phone`` for everything else.
+
+    >>> normalize = FastPhoneNormalizer()
+    >>> normalize("8 (903) 955-62-79"), normalize("+7 903 955-62-80"), normalize("123")
+    ('+79039556279', '+79039556280', None)
+    """
+
+    def __init__(self) -> None:
+        self._valid_class: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, raw: str) -> str | None:
+        """Return the number in E.164 form, or None (exactly as ``normalize_phone``)."""
+        text = raw.strip()
+        if not _DIALLABLE.fullmatch(text):
+            return normalize_phone(raw)
+        match = _PLAIN_RU.fullmatch(text.translate(_NO_SEPARATORS))
+        if match is None:
+            return normalize_phone(raw)
+        prefix, national = match.group(1) or "", match.group(2)
+        key = (prefix, national[:6])
+        valid = self._valid_class.get(key)
+        if valid is None:
+            stand_in = national[:6] + "0000"
+            valid = normalize_phone(prefix + stand_in) == "+7" + stand_in
+            self._valid_class[key] = valid
+        return "+7" + national if valid else normalize_phone(raw)
 
 
 class ImportFileError(Exception):
@@ -151,6 +188,9 @@ def parse_date(text: str) -> date:
     ValueError: day is out of range for month
     """
     text = text.strip()
+    if len(text) == 10 and text[2] == "." and text[5] == "." and text.replace(".", "").isdigit():
+        # The usual DD.MM.YYYY, without the regular expression: two dates on every row.
+        return date(int(text[6:]), int(text[3:5]), int(text[:2]))
     if re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4}", text):
         day, month, year = (int(part) for part in text.split("."))
         return date(year, month, day)
@@ -188,6 +228,7 @@ class _Parser:
         self._text = text
         self._today = today
         self._phone_lines: dict[str, int] = {}
+        self._normalize = FastPhoneNormalizer()
 
     def parse(self) -> ParsedFile:
         header_line = self._text.split("\n", 1)[0]
@@ -251,7 +292,7 @@ class _Parser:
             raise ValueError("missing phone")
         phones: list[str] = []
         for part in parts:
-            phone = normalize_phone(part)
+            phone = self._normalize(part)
             if phone is None:
                 raise ValueError(f"bad phone: {part!r}")
             if phone not in phones:

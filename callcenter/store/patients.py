@@ -14,7 +14,7 @@ from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.patients.card import Card, NoteView, PatientView, TaskView, assemble_card
@@ -455,7 +455,7 @@ def _phone_owners(session: Session, *, phones: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(phones))
     owners: dict[str, int] = {}
     for chunk in _chunks(wanted):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(PatientPhone.phone, PatientPhone.patient_id).where(PatientPhone.phone.in_(chunk))
         )
         owners.update({phone: pid for phone, pid in rows})
@@ -466,7 +466,8 @@ def _patient_fields(session: Session, *, ids: Sequence[int]) -> dict[int, dict[s
     columns = [getattr(Patient, name) for name in _PATIENT_FIELDS]
     found: dict[int, dict[str, Any]] = {}
     for chunk in _chunks(sorted(set(ids))):
-        for row in session.execute(select(Patient.id, *columns).where(Patient.id.in_(chunk))):
+        query = select(Patient.id, *columns).where(Patient.id.in_(chunk))
+        for row in session.connection().execute(query):
             found[row[0]] = dict(zip(_PATIENT_FIELDS, row[1:], strict=True))
     return found
 
@@ -476,7 +477,7 @@ def _consent_states(
 ) -> dict[int, ConsentState]:
     records: dict[int, list[ConsentRecordView]] = defaultdict(list)
     for chunk in _chunks(sorted(set(patient_ids))):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(
                 ConsentRecord.patient_id, ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at
             ).where(ConsentRecord.patient_id.in_(chunk))
@@ -492,7 +493,7 @@ def _consent_states(
 def _completed_visit_keys(session: Session, *, patient_ids: Sequence[int]) -> set[tuple[int, date]]:
     keys: set[tuple[int, date]] = set()
     for chunk in _chunks(sorted(set(patient_ids))):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(Visit.patient_id, Visit.visit_date).where(
                 Visit.patient_id.in_(chunk), Visit.status == "completed"
             )
@@ -505,9 +506,17 @@ def _insert_patients(session: Session, *, rows: Sequence[PatientRow]) -> list[in
     if not rows:
         return []
     table = cast(Table, Patient.__table__)
+    values = [{name: getattr(row, name) for name in _PATIENT_FIELDS} for row in rows]
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot keep RETURNING rows in parameter order in one statement, so SQLAlchemy
+        # would insert row by row. The transaction began IMMEDIATE, so we are the only writer:
+        # numbering the rows ourselves from max(id) is safe and as SQLite would number them.
+        first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+        ids = list(range(first, first + len(values)))
+        session.execute(insert(table), [{"id": i, **v} for i, v in zip(ids, values, strict=True)])
+        return ids
     # sort_by_parameter_order: the ids come back in the order of the rows (insertmanyvalues).
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    values = [{name: getattr(row, name) for name in _PATIENT_FIELDS} for row in rows]
     return list(session.execute(statement, values).scalars())
 
 

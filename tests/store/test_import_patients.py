@@ -4,6 +4,7 @@ kept; patients matched by phone, so re-importing the same file changes nothing."
 from __future__ import annotations
 
 import io
+import random
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,11 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.patients.importer import (
+    FastPhoneNormalizer,
     ImportFileError,
     decode,
     parse_text,
     run_import_command,
 )
+from callcenter.patients.phone import normalize_phone
 from callcenter.store.models_patients import ConsentRecord, Patient, PatientPhone, Visit
 from callcenter.store.patients import (
     consent_state_for_phone,
@@ -173,3 +176,18 @@ def test_unreadable_file_reports_and_returns_2(db_url: str, tmp_path: Path) -> N
     code = run_import_command(str(tmp_path / "missing.csv"), database_url=db_url, out=out, err=err)
     assert code == 2
     assert "cannot read" in err.getvalue()
+
+
+def test_fast_phone_normalizer_agrees_with_normalize_phone() -> None:
+    """The import's memoized normalizer returns exactly what normalize_phone returns."""
+    rng = random.Random(152)
+    normalize = FastPhoneNormalizer()
+    shapes = ["+7{}", "8{}", "7{}", "{}", "8 ({}) {}-{}-{}", "+7 {} {} {} {}", "(+7){}"]
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(10))
+        shape = rng.choice(shapes)
+        if shape.count("{}") == 4:
+            raw = shape.format(digits[:3], digits[3:6], digits[6:8], digits[8:])
+        else:
+            raw = shape.format(digits)
+        assert normalize(raw) == normalize_phone(raw), raw
