@@ -1,0 +1,1 @@
+"""Due callback task → consent and hours check → AMI Originate → outcome → task closed or due."""

@@ -1,0 +1,667 @@
+"""The dialer: claim a due task, check the rules, Originate, wait for the outcome, record it.
+
+One sweep (``Dialer.run_once``):
+
+1. Claim due tasks with a lease (``store.dialer.claim_due_tasks``: SKIP LOCKED on PostgreSQL,
+   one writer on SQLite), at most as many as there are free operators and free originate slots
+   (``max_concurrent``), skipping numbers that are on a live call (one live call per patient).
+2. A claimed task with an attempt left unfinished under an expired lease is *not* dialled
+   again: the stored call carrying its ``CALLBACK_TASK`` gives the outcome (or ``unknown``).
+3. Rules before any I/O: working hours (``tasks.schedule``; out of hours → due at the next
+   slot), consent (refused → closed ``refused`` with the reason), a dialable number (else
+   closed ``undialable``), a free operator (the tracker's ``OperatorStateChanged``: nobody on a
+   call, ringing or in wrap-up is rung).
+4. Consent is asked again immediately before the Originate is sent: a withdrawal made a second
+   earlier wins.
+5. The attempt row is written *before* the Originate is sent, so a crash after sending leaves
+   a trace the next holder of the task finds (step 2).
+6. ``AmiClient.originate`` with a unique ActionID and ``CALLBACK_TASK``/``PATIENT`` variables;
+   the outcome comes from the reply, the OriginateResponse and the tracker's effects
+   (``dialer.outcome``), then ``tasks.schedule.decide_after_attempt`` closes or reschedules.
+
+Concurrency: the dialer lives on the AMI client's event loop and learns events through
+``DialerTrackingListener``; database work runs in worker threads (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from callcenter.ami.actions import OriginateStyle, new_action_id
+from callcenter.ami.client import AmiClient, AmiError, AmiNoReply, AmiNotConnected
+from callcenter.ami.events import AmiEvent
+from callcenter.calls.effects import (
+    CallEnded,
+    CallerIdentified,
+    CallLost,
+    CallStarted,
+    Effect,
+    OperatorStateChanged,
+    OperatorStatus,
+)
+from callcenter.calls.tracker import CallTracker
+from callcenter.dialer.outcome import OutcomeBoard, PendingOriginate, outcome_of_stored_disposition
+from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
+from callcenter.notify import Notifier
+from callcenter.patients.phone import normalize_phone
+from callcenter.store import dialer as store
+from callcenter.store.db import create_db_engine, create_session_factory
+from callcenter.store.sink import SqlCallSink, open_call_sink
+from callcenter.tasks.schedule import (
+    AttemptOutcome,
+    ClinicSchedule,
+    CloseReasonDialer,
+    decide_after_attempt,
+    kind_for_reason,
+    may_call_at,
+    next_call_slot,
+)
+
+if TYPE_CHECKING:
+    # Only the types: the queries the dialer runs live in callcenter.store.
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+# -- ports ------------------------------------------------------------------------------------
+
+
+class Originator(Protocol):
+    """What the dialer needs from the AMI client (``AmiClient`` is one)."""
+
+    async def originate(
+        self,
+        *,
+        style: OriginateStyle,
+        extension: str,
+        patient_number: str,
+        task_id: str,
+        caller_id: str | None = None,
+        timeout_s: float = 30.0,
+        action_id: str | None = None,
+    ) -> AmiEvent: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """Whether a call may be placed, and why (the same shape as ``patients.consent``)."""
+
+    allowed: bool
+    reason: str
+
+
+class ConsentLookup(Protocol):
+    """May we call this number for a task of this kind now?"""
+
+    def __call__(self, *, phone: str, kind: str, at: datetime) -> Permission: ...
+
+
+class StoreConsentLookup:
+    """The real consent check: ``patients.consent.may_call`` over the store's consent state.
+
+    Calling back a number that called us within ``own_request_days`` answers the caller's own
+    request (allowed unless the number is on the do-not-call list: ``may_call`` decides).
+    Until ``callcenter.patients.consent`` exists, service calls are allowed and marketing calls
+    refused (no consent can be shown), and that is logged.
+    """
+
+    def __init__(self, *, session_factory: sessionmaker[Session], own_request_days: int) -> None:
+        self._sessions = session_factory
+        self._own_request = timedelta(days=own_request_days)
+        self._consent: Any = _optional_module("callcenter.patients.consent")
+        self._patients: Any = _optional_module("callcenter.store.patients")
+        if self._consent is None or self._patients is None:
+            log.warning("dialer: no consent module yet; service calls only, no marketing calls")
+
+    def __call__(self, *, phone: str, kind: str, at: datetime) -> Permission:
+        since = at - self._own_request
+        with self._sessions() as session:
+            if self._consent is None or self._patients is None:
+                if kind == "service":
+                    return Permission(True, "service call (consent module not installed)")
+                return Permission(False, "marketing call without a consent record")
+            state = self._patients.consent_state_for_phone(session, phone=phone, at=at)
+            own = self._patients.called_us_within(session, phone=phone, since=since)
+            verdict = self._consent.may_call(
+                purpose=self._consent.CallPurpose(kind), consent=state, callers_own_request=own
+            )
+            return Permission(bool(verdict.allowed), str(verdict.reason))
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+# -- live state from the tracker ------------------------------------------------------------
+
+
+@dataclass
+class LiveBoard:
+    """Operators' states and the numbers on a live call, from the tracker's effects."""
+
+    operators: dict[str, OperatorStateChanged] = field(default_factory=dict)
+    live_phones: dict[str, str] = field(default_factory=dict)  # linkedid → E.164
+
+    def observe(self, effects: Iterable[Effect]) -> None:
+        """Take the tracker's effects in stream order."""
+        for effect in effects:
+            if isinstance(effect, OperatorStateChanged):
+                self.operators[effect.agent] = effect
+            elif isinstance(effect, CallStarted | CallerIdentified):
+                phone = normalize_phone(effect.caller)
+                if phone is not None:
+                    self.live_phones[effect.linkedid] = phone
+            elif isinstance(effect, CallEnded):
+                self.live_phones.pop(effect.call.linkedid, None)
+            elif isinstance(effect, CallLost):
+                self.live_phones.pop(effect.linkedid, None)
+
+    def is_free(self, agent: str, *, now_ts: float) -> bool:
+        """Return True unless the operator is on a call, ringing, in wrap-up, paused or away."""
+        state = self.operators.get(agent)
+        if state is None or state.status is OperatorStatus.FREE:
+            return True
+        if state.status is OperatorStatus.WRAP_UP:
+            return state.until is not None and state.until <= now_ts
+        return False
+
+
+class DialerTrackingListener(TrackingListener):
+    """``TrackingListener`` that also shows every event and its effects to the dialer."""
+
+    def __init__(self, *, dialer: Dialer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dialer = dialer
+        self.resynced = asyncio.Event()
+
+    def on_event(self, event: AmiEvent) -> None:
+        """Feed the tracker, show the dialer, then dispatch as usual."""
+        effects = self.tracker.feed(event)
+        self.dialer.observe(event, effects)
+        if effects:
+            self.dispatcher.dispatch(effects)
+
+    def on_resync(
+        self, *, channels: list[AmiEvent], queue_entries: list[AmiEvent], at: float
+    ) -> None:
+        """Re-sync the tracker and show the dialer what it found."""
+        effects = self.tracker.resync(channels=channels, queue_entries=queue_entries, at=at)
+        self.dialer.observe(None, effects)
+        if effects:
+            self.dispatcher.dispatch(effects)
+        self.resynced.set()
+
+
+# -- the dialer -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialerConfig:
+    """How this dialer dials; see ``config_from_settings`` for the environment names."""
+
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    style: OriginateStyle = "patient_first"
+    operators: tuple[str, ...] = ("101",)  # extensions the dialer may connect callbacks to
+    max_concurrent: int = 2  # Originates in flight at once, per dialer process
+    originate_timeout_s: float = 30.0  # how long the first channel rings
+    outcome_grace_s: float = 15.0  # extra wait for the OriginateResponse after that
+    answer_wait_s: float = 45.0  # after the first side answered: wait for the second
+    lease_s: float = 300.0  # longer than the whole wait above, so a live attempt keeps its task
+    own_request_days: int = 30  # a number that called us this recently asked for the call
+    caller_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.style not in ("operator_first", "patient_first"):
+            raise ValueError(f"unknown dialer style {self.style!r}")
+        if not self.operators:
+            raise ValueError("the dialer needs at least one operator extension")
+        if self.max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+        longest = self.originate_timeout_s + self.outcome_grace_s + self.answer_wait_s
+        if self.lease_s <= longest:
+            raise ValueError(f"lease_s ({self.lease_s}) must exceed the longest wait ({longest})")
+
+
+def config_from_settings(settings: Any) -> DialerConfig:
+    """Build the dialer's config from ``Settings`` (fields read when present, else defaults).
+
+    Fields: ``dialer_style``, ``dialer_operators`` (tuple of extensions),
+    ``dialer_max_concurrent``, ``dialer_originate_timeout_s``, ``dialer_lease_s``,
+    ``dialer_own_request_days``, ``dialer_caller_id``.
+    """
+    d = DialerConfig()
+    return DialerConfig(
+        style=getattr(settings, "dialer_style", d.style),
+        operators=tuple(getattr(settings, "dialer_operators", d.operators)),
+        max_concurrent=getattr(settings, "dialer_max_concurrent", d.max_concurrent),
+        originate_timeout_s=getattr(settings, "dialer_originate_timeout_s", d.originate_timeout_s),
+        lease_s=getattr(settings, "dialer_lease_s", d.lease_s),
+        own_request_days=getattr(settings, "dialer_own_request_days", d.own_request_days),
+        caller_id=getattr(settings, "dialer_caller_id", d.caller_id),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialResult:
+    """What one sweep did with one claimed task."""
+
+    task_id: int
+    action: str  # dialled | resolved_earlier_attempt | out_of_hours | refused | undialable |
+    # no_free_operator | lost_lease
+    outcome: AttemptOutcome | None = None
+    task_state: str | None = None  # rescheduled | closed | already_closed
+    detail: str = ""
+
+
+class Dialer:
+    """Dials due callback tasks; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        config: DialerConfig,
+        session_factory: sessionmaker[Session],
+        originator: Originator | None,
+        consent: ConsentLookup,
+        clock: Callable[[], datetime] = utc_now,
+        schedule: ClinicSchedule | None = None,
+    ) -> None:
+        self.config = config
+        self._sessions = session_factory
+        # May be attached after construction: the AMI client needs the dialer's listener first.
+        self.originator = originator
+        self._consent = consent
+        self._clock = clock
+        self._fixed_schedule = schedule
+        self.outcomes = OutcomeBoard()
+        self.live = LiveBoard()
+        self._signals: dict[str, asyncio.Event] = {}
+        self._operators_in_use: set[str] = set()
+        self._in_flight = 0
+
+    # -- events (on the AMI client's loop) ----------------------------------------------------
+
+    def observe(self, event: AmiEvent | None, effects: Iterable[Effect]) -> None:
+        """Take one AMI event (None for a re-sync) and the tracker's effects of it."""
+        effects = list(effects)
+        self.live.observe(effects)
+        if event is not None:
+            self.outcomes.observe(event, effects)
+        else:
+            for entry in self.outcomes.pending.values():
+                for effect in effects:
+                    entry.feed_effect(effect)
+        for action_id, entry in self.outcomes.pending.items():
+            signal = self._signals.get(action_id)
+            if signal is not None and (entry.outcome is not None or entry.reason is not None):
+                signal.set()
+
+    # -- a sweep --------------------------------------------------------------------------------
+
+    async def run_once(self) -> list[DialResult]:
+        """Claim what can be dialled now, dial it, and return what became of each task."""
+        now = self._clock()
+        free = self._free_operators(now)
+        room = min(self.config.max_concurrent - self._in_flight, len(free))
+        if room <= 0:
+            return []
+        claimed = await asyncio.to_thread(self._claim, now=now, limit=room)
+        if not claimed:
+            return []
+        schedule = await asyncio.to_thread(self._load_schedule)
+        return list(await asyncio.gather(*(self._handle(t, schedule) for t in claimed)))
+
+    def _claim(self, *, now: datetime, limit: int) -> list[store.ClaimedTask]:
+        with self._sessions.begin() as session:
+            return store.claim_due_tasks(
+                session,
+                worker_id=self.config.worker_id,
+                now=now,
+                lease_s=self.config.lease_s,
+                limit=limit,
+                exclude_phones=set(self.live.live_phones.values()),
+            )
+
+    def _load_schedule(self) -> ClinicSchedule:
+        if self._fixed_schedule is not None:
+            return self._fixed_schedule
+        with self._sessions() as session:
+            return store.load_clinic_schedule(session)
+
+    def _free_operators(self, now: datetime) -> list[str]:
+        ts = now.timestamp()
+        return [
+            ext
+            for ext in self.config.operators
+            if ext not in self._operators_in_use and self.live.is_free(ext, now_ts=ts)
+        ]
+
+    async def _handle(self, task: store.ClaimedTask, schedule: ClinicSchedule) -> DialResult:
+        if task.unfinished:
+            return await asyncio.to_thread(self._resolve_earlier_attempt, task, schedule)
+        now = self._clock()
+        if not may_call_at(now, schedule):
+            due = next_call_slot(now, schedule)
+            await asyncio.to_thread(self._release, task.task_id, due)
+            return DialResult(task_id=task.task_id, action="out_of_hours", detail=due.isoformat())
+        kind = task.kind or str(kind_for_reason(task.reason, schedule))
+        refused = await asyncio.to_thread(self._check_consent, task, kind)
+        if refused is not None:
+            return refused
+        number = dial_string(task.phone)
+        if number is None:
+            await asyncio.to_thread(
+                self._close, task.task_id, CloseReasonDialer.UNDIALABLE, task.phone
+            )
+            return DialResult(task_id=task.task_id, action="undialable", detail=task.phone)
+        operator = next(iter(self._free_operators(now)), None)
+        if operator is None:
+            due = next_call_slot(now + timedelta(seconds=schedule.not_an_attempt_gap_s), schedule)
+            await asyncio.to_thread(self._release, task.task_id, due)
+            return DialResult(task_id=task.task_id, action="no_free_operator")
+        self._operators_in_use.add(operator)
+        self._in_flight += 1
+        try:
+            return await self._dial(task, schedule, kind=kind, number=number, operator=operator)
+        finally:
+            self._operators_in_use.discard(operator)
+            self._in_flight -= 1
+
+    async def _dial(
+        self,
+        task: store.ClaimedTask,
+        schedule: ClinicSchedule,
+        *,
+        kind: str,
+        number: str,
+        operator: str,
+    ) -> DialResult:
+        # The second consent check: immediately before the call, a fresh withdrawal wins.
+        refused = await asyncio.to_thread(self._check_consent, task, kind)
+        if refused is not None:
+            return refused
+        task_ref = str(task.task_id)
+        action_id = new_action_id(f"cb-{task_ref}")
+        started = await asyncio.to_thread(self._start_attempt, task.task_id, action_id)
+        if not started:
+            return DialResult(task_id=task.task_id, action="lost_lease")
+        entry = self.outcomes.watch(action_id=action_id, task_id=task_ref, style=self.config.style)
+        signal = self._signals[action_id] = asyncio.Event()
+        try:
+            outcome, detail = await self._originate_and_wait(
+                entry, signal, number=number, operator=operator
+            )
+        finally:
+            self.outcomes.forget(action_id)
+            self._signals.pop(action_id, None)
+        state = await asyncio.to_thread(
+            self._finish, task, schedule, action_id, outcome, entry.linkedid
+        )
+        log.info(
+            "dialer: task %s → %s (%s) %s; task %s",
+            task.task_id,
+            outcome,
+            action_id,
+            detail,
+            state,
+        )
+        return DialResult(
+            task_id=task.task_id, action="dialled", outcome=outcome, task_state=state, detail=detail
+        )
+
+    async def _originate_and_wait(
+        self, entry: PendingOriginate, signal: asyncio.Event, *, number: str, operator: str
+    ) -> tuple[AttemptOutcome, str]:
+        cfg = self.config
+        if self.originator is None:
+            raise RuntimeError("Dialer.originator is not attached")
+        try:
+            reply = await self.originator.originate(
+                style=cfg.style,
+                extension=operator,
+                patient_number=number,
+                task_id=entry.task_id,
+                caller_id=cfg.caller_id,
+                timeout_s=cfg.originate_timeout_s,
+                action_id=entry.action_id,
+            )
+        except AmiNotConnected as exc:
+            return AttemptOutcome.NOT_SENT, str(exc)
+        except AmiNoReply as exc:
+            # It may have been sent: an OriginateResponse may still come on this link.
+            log.warning("dialer: task %s: %s; waiting for an outcome anyway", entry.task_id, exc)
+            detail = str(exc)
+        except AmiError as exc:
+            return AttemptOutcome.REJECTED, str(exc)
+        else:
+            entry.feed_reply(reply)
+            detail = reply.get("Message") or reply.name
+            if entry.outcome is AttemptOutcome.REJECTED:
+                return AttemptOutcome.REJECTED, detail
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.originate_timeout_s + cfg.outcome_grace_s
+        extended = False
+        while entry.outcome is None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                if entry.reason is not None and not extended:
+                    # The first side answered (or ended): give the second side its time.
+                    extended = True
+                    deadline = loop.time() + cfg.answer_wait_s
+                    continue
+                break
+            signal.clear()
+            if entry.outcome is not None:
+                break
+            try:
+                await asyncio.wait_for(signal.wait(), remaining)
+            except TimeoutError:
+                continue
+        return entry.outcome_at_deadline(), detail
+
+    # -- database steps (worker threads) --------------------------------------------------------
+
+    def _check_consent(self, task: store.ClaimedTask, kind: str) -> DialResult | None:
+        verdict = self._consent(phone=task.phone, kind=kind, at=self._clock())
+        if verdict.allowed:
+            return None
+        self._close(task.task_id, CloseReasonDialer.REFUSED, verdict.reason)
+        return DialResult(task_id=task.task_id, action="refused", detail=verdict.reason)
+
+    def _close(self, task_id: int, reason: CloseReasonDialer, detail: str) -> None:
+        with self._sessions.begin() as session:
+            store.close_task_for(
+                session,
+                task_id=task_id,
+                reason=reason,
+                detail=detail,
+                at=self._clock(),
+                worker_id=self.config.worker_id,
+            )
+
+    def _release(self, task_id: int, due_at: datetime | None) -> None:
+        with self._sessions.begin() as session:
+            store.release_task(
+                session, task_id=task_id, worker_id=self.config.worker_id, due_at=due_at
+            )
+
+    def _start_attempt(self, task_id: int, action_id: str) -> bool:
+        with self._sessions.begin() as session:
+            now = self._clock()
+            if not store.holds_lease(
+                session, task_id=task_id, worker_id=self.config.worker_id, now=now
+            ):
+                return False
+            store.start_attempt(session, task_id=task_id, action_id=action_id, started_at=now)
+            return True
+
+    def _finish(
+        self,
+        task: store.ClaimedTask,
+        schedule: ClinicSchedule,
+        action_id: str | None,
+        outcome: AttemptOutcome,
+        linkedid: str | None,
+    ) -> str:
+        now = self._clock()
+        decision = decide_after_attempt(
+            outcome=outcome, attempts_before=task.attempts, finished_at=now, schedule=schedule
+        )
+        with self._sessions.begin() as session:
+            return store.finish_attempt(
+                session,
+                task_id=task.task_id,
+                action_id=action_id,
+                outcome=outcome,
+                linkedid=linkedid,
+                ended_at=now,
+                decision=decision,
+                worker_id=self.config.worker_id,
+            )
+
+    def _resolve_earlier_attempt(
+        self, task: store.ClaimedTask, schedule: ClinicSchedule
+    ) -> DialResult:
+        """Take the outcome of a call placed under an expired lease instead of dialling again."""
+        earliest = min(u.started_at for u in task.unfinished)
+        with self._sessions() as session:
+            call = store.find_callback_call(session, task_id=task.task_id, since=earliest)
+            found = None if call is None else (call.disposition, call.linkedid)
+        outcome = (
+            AttemptOutcome.UNKNOWN if found is None else outcome_of_stored_disposition(found[0])
+        )
+        state = ""
+        for unfinished in task.unfinished:
+            state = self._finish(
+                task, schedule, unfinished.action_id, outcome, None if found is None else found[1]
+            )
+        return DialResult(
+            task_id=task.task_id,
+            action="resolved_earlier_attempt",
+            outcome=outcome,
+            task_state=state,
+            detail="from the stored call" if found else "no call stored for it",
+        )
+
+
+def dial_string(phone: str) -> str | None:
+    """Return the digits to dial for a stored E.164 number, or None when it cannot be dialled.
+
+    >>> dial_string("+79031234567"), dial_string("+7903,1"), dial_string("")
+    ('79031234567', None, None)
+    """
+    digits = phone[1:] if phone.startswith("+") else phone
+    if not digits.isdigit() or not 5 <= len(digits) <= 15:
+        return None
+    return digits
+
+
+# -- wiring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DialerProcess:
+    """A dialer with its own AMI link and tracker; started and stopped together.
+
+    With ``store_calls`` the link also stores calls and applies the task rules, as the
+    listener does (``callcenter serve`` can run one link for both); without it only the dialer
+    learns from the events (a ``callcenter worker`` next to a separate listener).
+    """
+
+    client: AmiClient
+    listener: DialerTrackingListener
+    dialer: Dialer
+    writer: StoreWriter | None
+    sink: SqlCallSink | None
+    engine: Engine
+
+    async def start(self) -> None:
+        """Connect to AMI; returns at once."""
+        await self.client.start()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until logged in and re-synced (operators' states known); False on timeout."""
+        try:
+            await asyncio.wait_for(self.listener.resynced.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        """Stop the link, then write what was received, then close the database."""
+        await self.client.stop()
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        if self.sink is not None:
+            self.sink.close()
+        self.engine.dispose()
+
+
+def build_dialer_process(
+    settings: Any,
+    *,
+    notifier: Notifier,
+    store_calls: bool,
+    config: DialerConfig | None = None,
+    consent: ConsentLookup | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    schedule: ClinicSchedule | None = None,
+) -> DialerProcess:
+    """Wire AMI client → tracker → dialer (and optionally → store) for one dialer process."""
+    engine = create_db_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    cfg = config or config_from_settings(settings)
+    dialer = Dialer(
+        config=cfg,
+        session_factory=sessions,
+        originator=None,
+        consent=consent
+        or StoreConsentLookup(session_factory=sessions, own_request_days=cfg.own_request_days),
+        clock=clock,
+        schedule=schedule,
+    )
+    sink = open_call_sink(settings.database_url) if store_calls else None
+    writer = StoreWriter(name="dialer-store-writer") if store_calls else None
+    dispatcher = EffectDispatcher(notifier=notifier, sink=sink, writer=writer)
+    listener = DialerTrackingListener(dialer=dialer, tracker=CallTracker(), dispatcher=dispatcher)
+    client = AmiClient(
+        host=settings.ami_host,
+        port=settings.ami_port,
+        username=settings.ami_username,
+        secret=settings.ami_secret,
+        listener=listener,
+        ping_interval=settings.ami_ping_interval_s,
+        ping_timeout=settings.ami_ping_timeout_s,
+        backoff_initial=settings.ami_backoff_initial_s,
+        backoff_max=settings.ami_backoff_max_s,
+    )
+    dialer.originator = client
+    return DialerProcess(
+        client=client, listener=listener, dialer=dialer, writer=writer, sink=sink, engine=engine
+    )
+
+
+async def run_sweep(process: DialerProcess, *, ready_timeout: float = 10.0) -> list[DialResult]:
+    """Run one dialer sweep on a started process (nothing is dialled without a re-synced link)."""
+    if not await process.wait_ready(ready_timeout):
+        log.warning("dialer: AMI link not ready within %gs; sweep skipped", ready_timeout)
+        return []
+    return await process.dialer.run_once()
