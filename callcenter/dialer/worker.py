@@ -26,7 +26,6 @@ Concurrency: the dialer lives on the AMI client's event loop and learns events t
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import socket
@@ -51,9 +50,11 @@ from callcenter.calls.tracker import CallTracker
 from callcenter.dialer.outcome import OutcomeBoard, PendingOriginate, outcome_of_stored_disposition
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
 from callcenter.notify import Notifier
+from callcenter.patients.consent import CallPurpose, may_call
 from callcenter.patients.phone import normalize_phone
 from callcenter.store import dialer as store
 from callcenter.store.db import create_db_engine, create_session_factory
+from callcenter.store.patients import called_us_within, consent_state_for_phone
 from callcenter.store.sink import SqlCallSink, open_call_sink
 from callcenter.tasks.schedule import (
     AttemptOutcome,
@@ -115,39 +116,19 @@ class StoreConsentLookup:
     """The real consent check: ``patients.consent.may_call`` over the store's consent state.
 
     Calling back a number that called us within ``own_request_days`` answers the caller's own
-    request (allowed unless the number is on the do-not-call list: ``may_call`` decides).
-    Until ``callcenter.patients.consent`` exists, service calls are allowed and marketing calls
-    refused (no consent can be shown), and that is logged.
+    request: allowed unless the number is on the do-not-call list (``may_call`` decides).
     """
 
     def __init__(self, *, session_factory: sessionmaker[Session], own_request_days: int) -> None:
         self._sessions = session_factory
         self._own_request = timedelta(days=own_request_days)
-        self._consent: Any = _optional_module("callcenter.patients.consent")
-        self._patients: Any = _optional_module("callcenter.store.patients")
-        if self._consent is None or self._patients is None:
-            log.warning("dialer: no consent module yet; service calls only, no marketing calls")
 
     def __call__(self, *, phone: str, kind: str, at: datetime) -> Permission:
-        since = at - self._own_request
         with self._sessions() as session:
-            if self._consent is None or self._patients is None:
-                if kind == "service":
-                    return Permission(True, "service call (consent module not installed)")
-                return Permission(False, "marketing call without a consent record")
-            state = self._patients.consent_state_for_phone(session, phone=phone, at=at)
-            own = self._patients.called_us_within(session, phone=phone, since=since)
-            verdict = self._consent.may_call(
-                purpose=self._consent.CallPurpose(kind), consent=state, callers_own_request=own
-            )
-            return Permission(bool(verdict.allowed), str(verdict.reason))
-
-
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+            state = consent_state_for_phone(session, phone=phone, at=at)
+            own = called_us_within(session, phone=phone, since=at - self._own_request)
+        verdict = may_call(purpose=CallPurpose(kind), consent=state, callers_own_request=own)
+        return Permission(verdict.allowed, verdict.reason)
 
 
 # -- live state from the tracker ------------------------------------------------------------

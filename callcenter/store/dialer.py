@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import case, or_, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from callcenter.store import queries
@@ -345,3 +347,18 @@ def called_us_since(session: Session, *, phone: str, since: datetime) -> bool:
         )
         is not None
     )
+
+
+def sqlite_database_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL, or None (another back-end, or in memory).
+
+    >>> sqlite_database_path("sqlite:////var/lib/cc/callcenter.db")
+    PosixPath('/var/lib/cc/callcenter.db')
+    >>> sqlite_database_path("postgresql+psycopg://db/cc") is None
+    True
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
