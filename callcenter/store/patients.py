@@ -10,14 +10,33 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, exists, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    CompoundSelect,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
-from callcenter.patients.card import Card, NoteView, PatientView, TaskView, assemble_card
+from callcenter.patients.card import (
+    RECENT_CALLS,
+    Card,
+    NoteView,
+    PatientView,
+    TaskView,
+    assemble_card,
+)
 from callcenter.patients.consent import (
     NO_CONSENT,
     ConsentAction,
@@ -27,7 +46,12 @@ from callcenter.patients.consent import (
     consent_state_from_records,
 )
 from callcenter.patients.phone import normalize_phone
-from callcenter.patients.segments import CallView, VisitView
+from callcenter.patients.segments import (
+    CONTACT_DISPOSITIONS,
+    DROPPED_CALL_DISPOSITIONS,
+    CallView,
+    VisitView,
+)
 from callcenter.store.models import Call, Task
 from callcenter.store.models_patients import (
     ConsentRecord,
@@ -55,6 +79,15 @@ def phone_hash(phone: str) -> str:
     'c795313d1a25fea4'
     """
     return hashlib.sha256(phone.encode("ascii")).hexdigest()
+
+
+def _rows(
+    session: Session,
+    query: Select[Any] | CompoundSelect[Any],
+    params: dict[str, Any] | None = None,
+) -> Sequence[Row[Any]]:
+    # The Core connection and fetchall: no ORM row loading, no row-by-row fetching.
+    return session.connection().execute(query, params).all()
 
 
 def _require_phone(raw: str) -> str:
@@ -154,15 +187,6 @@ def called_us_within(session: Session, *, phone: str, since: datetime) -> bool:
     return bool(session.scalar(query))
 
 
-def _consent_records(session: Session, *, patient_id: int) -> list[ConsentRecordView]:
-    rows = session.execute(
-        select(ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at).where(
-            ConsentRecord.patient_id == patient_id
-        )
-    )
-    return [ConsentRecordView(kind=kind, action=action, at=at) for kind, action, at in rows]
-
-
 # --- the card ------------------------------------------------------------------------------
 
 
@@ -175,9 +199,9 @@ def load_card(
 ) -> Card:
     """Load the screen-pop card for a caller ID (raw, as Asterisk gave it)."""
     phone = normalize_phone(caller)
-    patient_id = find_patient_id(session, phone=phone) if phone is not None else None
+    found = _patient_with_phones(session, phone=phone) if phone is not None else None
     today = now.astimezone(clinic_tz).date()
-    if patient_id is None:
+    if found is None:
         phones = [phone] if phone is not None else []
         do_not_call = phone is not None and is_do_not_call(session, phone=phone)
         return assemble_card(
@@ -193,109 +217,162 @@ def load_card(
             else NO_CONSENT,
             today=today,
         )
-    patient = _patient_view(session, patient_id=patient_id)
-    phones = list(
-        session.scalars(select(PatientPhone.phone).where(PatientPhone.patient_id == patient_id))
-    )
+    patient, phones = found
     # Any of the patient's numbers on the list stops calls to the patient: they asked not to be
     # called, and the card must read the same whichever number rings.
-    hashes = [phone_hash(p) for p in phones]
-    do_not_call = bool(session.scalar(select(exists().where(DoNotCall.phone_hash.in_(hashes)))))
+    do_not_call = _any_do_not_call(session, phones=phones)
     return assemble_card(
         phone=phone,
         raw_caller=caller,
         patient=patient,
-        visits=_visits(session, patient_id=patient_id),
-        notes=_notes(session, patient_id=patient_id),
+        visits=_visits(session, patient_id=patient.id),
+        notes=_notes(session, patient_id=patient.id),
         calls=_calls(session, phones=phones),
         open_tasks=_open_tasks(session, phones=phones),
         consent=consent_state_from_records(
-            _consent_records(session, patient_id=patient_id), do_not_call=do_not_call, at=now
+            _consent_records(session, patient_id=patient.id), do_not_call=do_not_call, at=now
         ),
         today=today,
     )
 
 
-def _patient_view(session: Session, *, patient_id: int) -> PatientView:
-    row = session.execute(
-        select(
-            Patient.full_name,
-            Patient.birth_date,
-            Patient.doctor,
-            Patient.insurance_company,
-            Patient.policy_end,
-        ).where(Patient.id == patient_id)
-    ).one()
-    return PatientView(
-        id=patient_id,
-        full_name=row.full_name,
-        birth_date=row.birth_date,
-        doctor=row.doctor,
-        insurance_company=row.insurance_company,
-        policy_end=row.policy_end,
+# The card's statements are built once: building and hashing a statement costs about as much
+# as running it, and the card runs seven of them on every ring.
+_RUNG = aliased(PatientPhone)
+_PATIENT_WITH_PHONES = (
+    select(
+        Patient.id,
+        Patient.full_name,
+        Patient.birth_date,
+        Patient.doctor,
+        Patient.insurance_company,
+        Patient.policy_end,
+        PatientPhone.phone,
     )
+    .join(_RUNG, _RUNG.patient_id == Patient.id)
+    .join(PatientPhone, PatientPhone.patient_id == Patient.id)
+    .where(_RUNG.phone == bindparam("phone"))
+    .order_by(PatientPhone.id)
+)
+_VISITS = (
+    select(Visit.visit_date, Visit.status, Visit.doctor, Visit.service, Visit.booked_at)
+    .where(Visit.patient_id == bindparam("patient_id"))
+    .order_by(Visit.visit_date)
+)
+_NOTES = select(PatientNote.text, PatientNote.author, PatientNote.created_at).where(
+    PatientNote.patient_id == bindparam("patient_id")
+)
+_CONSENT_RECORDS = select(ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at).where(
+    ConsentRecord.patient_id == bindparam("patient_id")
+)
+_ANY_DO_NOT_CALL = select(
+    exists().where(DoNotCall.phone_hash.in_(bindparam("hashes", expanding=True)))
+)
+_OPEN_TASKS = select(
+    Task.id, Task.reason, Task.kind, Task.opened_at, Task.due_at, Task.attempts
+).where(Task.phone.in_(bindparam("phones", expanding=True)), Task.status == "open")
+
+
+def _card_calls_statement() -> CompoundSelect[Any]:
+    """Build the calls query: the latest ones, and those the segment rules read.
+
+    The dropped-segment rule looks only at the latest dropped call and the latest contact
+    (``segments.is_dropped``), so those two and the ten most recent calls stand in for a
+    history of hundreds: the card stays fast however long the patient has been calling.
+    start_ts, not started_at: a float becomes a datetime far more cheaply than SQLite's stored
+    text is parsed.
+    """
+    mine = select(
+        Call.linkedid, Call.direction, Call.disposition, Call.start_ts, Call.agent, Call.talk_s
+    ).where(Call.phone.in_(bindparam("phones", expanding=True)))
+    latest_first = Call.start_ts.desc()
+    queries = (
+        mine.order_by(latest_first).limit(RECENT_CALLS),
+        mine.where(
+            Call.direction == "inbound",
+            Call.disposition.in_(sorted(DROPPED_CALL_DISPOSITIONS)),
+        )
+        .order_by(latest_first)
+        .limit(1),
+        mine.where(Call.disposition.in_(sorted(CONTACT_DISPOSITIONS)))
+        .order_by(latest_first)
+        .limit(1),
+    )
+    # One round trip for the three: each part is wrapped so its ORDER BY and LIMIT hold.
+    return union_all(*(select(query.subquery()) for query in queries))
+
+
+_CARD_CALLS = _card_calls_statement()
+
+
+def _patient_with_phones(session: Session, *, phone: str) -> tuple[PatientView, list[str]] | None:
+    """Return the patient who has this number, with all their numbers, in one query."""
+    rows = _rows(session, _PATIENT_WITH_PHONES, {"phone": phone})
+    if not rows:
+        return None
+    first = rows[0]
+    patient = PatientView(
+        id=first.id,
+        full_name=first.full_name,
+        birth_date=first.birth_date,
+        doctor=first.doctor,
+        insurance_company=first.insurance_company,
+        policy_end=first.policy_end,
+    )
+    return patient, [row.phone for row in rows]
+
+
+def _any_do_not_call(session: Session, *, phones: Sequence[str]) -> bool:
+    hashes = [phone_hash(phone) for phone in phones]
+    return bool(session.connection().execute(_ANY_DO_NOT_CALL, {"hashes": hashes}).scalar())
 
 
 def _visits(session: Session, *, patient_id: int) -> list[VisitView]:
-    rows = session.execute(
-        select(Visit.visit_date, Visit.status, Visit.doctor, Visit.service, Visit.booked_at)
-        .where(Visit.patient_id == patient_id)
-        .order_by(Visit.visit_date)
-    )
     return [
         VisitView(visit_date=d, status=s, doctor=doc, service=svc, booked_at=b)
-        for d, s, doc, svc, b in rows
+        for d, s, doc, svc, b in _rows(session, _VISITS, {"patient_id": patient_id})
     ]
 
 
 def _notes(session: Session, *, patient_id: int) -> list[NoteView]:
-    rows = session.execute(
-        select(PatientNote.text, PatientNote.author, PatientNote.created_at).where(
-            PatientNote.patient_id == patient_id
-        )
-    )
-    return [NoteView(text=t, author=a, created_at=c) for t, a, c in rows]
+    return [
+        NoteView(text=t, author=a, created_at=c)
+        for t, a, c in _rows(session, _NOTES, {"patient_id": patient_id})
+    ]
+
+
+def _consent_records(session: Session, *, patient_id: int) -> list[ConsentRecordView]:
+    return [
+        ConsentRecordView(kind=kind, action=action, at=at)
+        for kind, action, at in _rows(session, _CONSENT_RECORDS, {"patient_id": patient_id})
+    ]
 
 
 def _calls(session: Session, *, phones: Sequence[str]) -> list[CallView]:
     if not phones:
         return []
-    rows = session.execute(
-        select(
-            Call.linkedid,
-            Call.direction,
-            Call.disposition,
-            Call.started_at,
-            Call.agent,
-            Call.talk_s,
-            Call.start_ts,
-        ).where(Call.phone.in_(phones))
-    )
-    return [
-        CallView(
+    found: dict[str, CallView] = {}
+    for linkedid, direction, disposition, start_ts, agent, talk_s in _rows(
+        session, _CARD_CALLS, {"phones": list(phones)}
+    ):
+        found[linkedid] = CallView(
             linkedid=linkedid,
             direction=direction,
             disposition=disposition,
-            started_at=started_at,
+            started_at=datetime.fromtimestamp(start_ts, tz=UTC),
             agent=agent,
             talk_s=talk_s,
             start_ts=start_ts,
         )
-        for linkedid, direction, disposition, started_at, agent, talk_s, start_ts in rows
-    ]
+    return list(found.values())
 
 
 def _open_tasks(session: Session, *, phones: Sequence[str]) -> list[TaskView]:
     if not phones:
         return []
-    rows = session.execute(
-        select(Task.id, Task.reason, Task.kind, Task.opened_at, Task.due_at, Task.attempts).where(
-            Task.phone.in_(phones), Task.status == "open"
-        )
-    )
     return [
         TaskView(id=i, reason=r, kind=k, opened_at=o, due_at=d, attempts=a)
-        for i, r, k, o, d, a in rows
+        for i, r, k, o, d, a in _rows(session, _OPEN_TASKS, {"phones": list(phones)})
     ]
 
 
@@ -455,8 +532,11 @@ def _phone_owners(session: Session, *, phones: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(phones))
     owners: dict[str, int] = {}
     for chunk in _chunks(wanted):
-        rows = session.connection().execute(
-            select(PatientPhone.phone, PatientPhone.patient_id).where(PatientPhone.phone.in_(chunk))
+        rows = _rows(
+            session,
+            select(PatientPhone.phone, PatientPhone.patient_id).where(
+                PatientPhone.phone.in_(chunk)
+            ),
         )
         owners.update({phone: pid for phone, pid in rows})
     return owners
@@ -467,7 +547,7 @@ def _patient_fields(session: Session, *, ids: Sequence[int]) -> dict[int, dict[s
     found: dict[int, dict[str, Any]] = {}
     for chunk in _chunks(sorted(set(ids))):
         query = select(Patient.id, *columns).where(Patient.id.in_(chunk))
-        for row in session.connection().execute(query):
+        for row in _rows(session, query):
             found[row[0]] = dict(zip(_PATIENT_FIELDS, row[1:], strict=True))
     return found
 
@@ -477,10 +557,11 @@ def _consent_states(
 ) -> dict[int, ConsentState]:
     records: dict[int, list[ConsentRecordView]] = defaultdict(list)
     for chunk in _chunks(sorted(set(patient_ids))):
-        rows = session.connection().execute(
+        rows = _rows(
+            session,
             select(
                 ConsentRecord.patient_id, ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at
-            ).where(ConsentRecord.patient_id.in_(chunk))
+            ).where(ConsentRecord.patient_id.in_(chunk)),
         )
         for pid, kind, action, when in rows:
             records[pid].append(ConsentRecordView(kind=kind, action=action, at=when))
@@ -493,10 +574,11 @@ def _consent_states(
 def _completed_visit_keys(session: Session, *, patient_ids: Sequence[int]) -> set[tuple[int, date]]:
     keys: set[tuple[int, date]] = set()
     for chunk in _chunks(sorted(set(patient_ids))):
-        rows = session.connection().execute(
+        rows = _rows(
+            session,
             select(Visit.patient_id, Visit.visit_date).where(
                 Visit.patient_id.in_(chunk), Visit.status == "completed"
-            )
+            ),
         )
         keys.update((pid, day) for pid, day in rows)
     return keys
