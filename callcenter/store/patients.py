@@ -63,6 +63,7 @@ from callcenter.store.models_patients import (
 )
 
 if TYPE_CHECKING:
+    from callcenter.patients.demo_data import DemoPatient
     from callcenter.patients.importer import PatientRow
 
 #: The clinic's calendar, for "today" in segments and months since the last visit.
@@ -584,7 +585,9 @@ def _completed_visit_keys(session: Session, *, patient_ids: Sequence[int]) -> se
     return keys
 
 
-def _insert_patients(session: Session, *, rows: Sequence[PatientRow]) -> list[int]:
+def _insert_patients(
+    session: Session, *, rows: Sequence[PatientRow] | Sequence[DemoPatient]
+) -> list[int]:
     if not rows:
         return []
     table = cast(Table, Patient.__table__)
@@ -606,3 +609,71 @@ def _insert_many(session: Session, model: type[Any], rows: list[dict[str, Any]])
     if rows:
         # Core executemany on the table, not ORM objects: one round trip per batch.
         session.execute(insert(model.__table__), rows)
+
+
+# --- demo patients -------------------------------------------------------------------------
+
+
+def add_patients(session: Session, *, patients: Sequence[DemoPatient]) -> int:
+    """Store whole patients (visits, notes, consents, do-not-call) whose numbers are all new.
+
+    A patient with a number already stored is skipped, so adding the same list twice adds
+    nothing the second time. Returns how many patients were added.
+    """
+    owners = _phone_owners(session, phones=[p for patient in patients for p in patient.phones])
+    new = [p for p in patients if not any(phone in owners for phone in p.phones)]
+    ids = _insert_patients(session, rows=new)
+    pairs = list(zip(new, ids, strict=True))
+    _insert_many(
+        session,
+        PatientPhone,
+        [{"patient_id": pid, "phone": phone} for p, pid in pairs for phone in p.phones],
+    )
+    _insert_many(
+        session,
+        Visit,
+        [
+            {
+                "patient_id": pid,
+                "visit_date": v.visit_date,
+                "doctor": v.doctor,
+                "service": v.service,
+                "status": v.status,
+                "booked_at": v.booked_at,
+            }
+            for p, pid in pairs
+            for v in p.visits
+        ],
+    )
+    _insert_many(
+        session,
+        PatientNote,
+        [
+            {"patient_id": pid, "text": n.text, "author": n.author, "created_at": n.created_at}
+            for p, pid in pairs
+            for n in p.notes
+        ],
+    )
+    _insert_many(
+        session,
+        ConsentRecord,
+        [
+            {
+                "patient_id": pid,
+                "kind": c.kind,
+                "action": c.action,
+                "at": c.at,
+                "by": c.by,
+                "channel": c.channel,
+            }
+            for p, pid in pairs
+            for c in p.consents
+        ],
+    )
+    for patient in new:
+        if patient.do_not_call:
+            at = max((c.at for c in patient.consents), default=None) or datetime.now(UTC)
+            for phone in patient.phones:
+                add_do_not_call(session, phone=phone, at=at, by="demo")
+    session.flush()
+    return len(new)

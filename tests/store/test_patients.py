@@ -5,18 +5,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.calls.model import Direction, Disposition
 from callcenter.patients.consent import CallPermission, CallPurpose, ConsentState, may_call
+from callcenter.patients.demo_data import (
+    generate_demo_patients,
+    seed_demo_patients,
+    trace_callers,
+)
 from callcenter.store.models_patients import DoNotCall, Patient, PatientPhone
 from callcenter.store.patients import (
     add_do_not_call,
     called_us_within,
     consent_state_for_phone,
     is_do_not_call,
+    load_card,
     phone_hash,
     record_consent,
 )
@@ -174,3 +180,45 @@ def test_new_caller_may_be_called_back(session: Session, make_call) -> None:
     assert may_call(purpose=CallPurpose.SERVICE, consent=consent, callers_own_request=own) == (
         CallPermission(allowed=True, reason="callers_own_request")
     )
+
+
+# --- demo patients -------------------------------------------------------------------------
+
+
+def test_demo_clinic_is_the_same_every_time() -> None:
+    """The generator is seeded: the same count gives the same patients."""
+    first = generate_demo_patients(now=T0, count=3000)
+    assert first == generate_demo_patients(now=T0, count=3000)
+    assert len(first) == 3000
+    phones = [phone for patient in first for phone in patient.phones]
+    assert len(phones) == len(set(phones))
+    # A realistic mix: some ДМС, mixed consents, no-shows, notes.
+    assert 400 < sum(p.insurance_company is not None for p in first) < 800
+    kinds = {(c.kind, c.action) for p in first for c in p.consents}
+    assert kinds == {("pd", "given"), ("marketing", "given"), ("marketing", "withdrawn")}
+    assert any(v.status == "no_show" for p in first for v in p.visits)
+    assert sum(bool(p.notes) for p in first) > 500
+
+
+def test_every_trace_caller_is_a_demo_patient() -> None:
+    """Every caller number in the shipped traces (except anonymous) belongs to a patient."""
+    phones = {phone for p in generate_demo_patients(now=T0, count=100) for phone in p.phones}
+    callers = trace_callers()
+    assert "+79161234567" in callers and "+79039556279" in callers
+    assert set(callers) <= phones
+
+
+def test_seeding_demo_patients_twice_adds_nothing(session: Session) -> None:
+    """seed_demo_patients is idempotent."""
+    assert seed_demo_patients(session, now=T0, count=300) == 300
+    assert seed_demo_patients(session, now=T0, count=300) == 0
+    assert session.scalar(select(func.count()).select_from(Patient)) == 300
+
+
+def test_featured_demo_caller_is_afraid_of_anaesthesia(session: Session) -> None:
+    """+79161234567 pops a card with the note «боится анестезии»."""
+    seed_demo_patients(session, now=T0, count=100)
+    card = load_card(session, caller="89161234567", now=T0).to_dict()
+    assert card["patient"]["full_name"] == "Иванова Мария Петровна"
+    assert "боится анестезии" in [note["text"] for note in card["notes"]]
+    assert card["segments"] == ["sleeping", "dms"]
