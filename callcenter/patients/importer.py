@@ -70,7 +70,8 @@ _DIALLABLE = re.compile(r"\+?[0-9 ()\-.]+")
 _PLAIN_RU = re.compile(r"(\+7|8|7)?(\d{10})")
 _NO_SEPARATORS = str.maketrans("", "", " ()-.")
 _ROWS_PER_BATCH = 10_000
-_PROGRESS_EVERY = 10_000
+#: Files with fewer rows import too fast to need a progress line.
+PROGRESS_MIN_ROWS = 10_000
 
 
 class FastPhoneNormalizer:
@@ -345,7 +346,7 @@ class _Progress:
     def __init__(self, err: TextIO, *, total: int) -> None:
         self._err = err
         self._total = total
-        self._on = _isatty(err) and total >= _PROGRESS_EVERY
+        self._on = _isatty(err) and total >= PROGRESS_MIN_ROWS
 
     def show(self, done: int) -> None:
         if self._on:

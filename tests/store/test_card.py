@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from callcenter.calls.model import Disposition
+from callcenter.calls.model import Direction, Disposition
 from callcenter.store.models_patients import Patient, PatientNote, PatientPhone, Visit
 from callcenter.store.patients import add_do_not_call, load_card, record_consent
 from callcenter.store.queries import persist_call
@@ -186,3 +186,35 @@ def test_card_without_insurance_has_insurance_none(session: Session) -> None:
     card = load_card(session, caller="+79039556279", now=NOW).to_dict()
     assert card["patient"]["insurance"] is None
     assert card["patient"]["birth_date"] is None
+
+
+def test_segments_read_the_whole_call_history(session: Session, make_call) -> None:
+    """A missed call older than the ten shown still makes the patient dropped until won back."""
+    add_ivanova(session)
+    base = NOW.timestamp() - 86_400
+    persist_call(session, call=make_call(caller="89161234567", start_ts=base))
+    for i in range(1, 13):  # our failed dials are not contacts: nothing wins the patient back
+        persist_call(
+            session,
+            call=make_call(
+                caller="89161234567",
+                start_ts=base + i * 600,
+                direction=Direction.OUTBOUND,
+                disposition=Disposition.OUTBOUND_FAILED,
+            ),
+        )
+    card = load_card(session, caller="89161234567", now=NOW).to_dict()
+    assert "dropped" in card["segments"]
+    assert all(c["disposition"] == "outbound_failed" for c in card["recent_calls"])
+    persist_call(
+        session,
+        call=make_call(
+            caller="89161234567",
+            start_ts=base + 13 * 600,
+            disposition=Disposition.ANSWERED,
+            agent="101",
+            talk_s=30.0,
+        ),
+    )
+    card = load_card(session, caller="89161234567", now=NOW).to_dict()
+    assert "dropped" not in card["segments"]

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callcenter.patients import importer
 from callcenter.patients.importer import (
     FastPhoneNormalizer,
     ImportFileError,
@@ -191,3 +192,18 @@ def test_fast_phone_normalizer_agrees_with_normalize_phone() -> None:
         else:
             raw = shape.format(digits)
         assert normalize(raw) == normalize_phone(raw), raw
+
+
+class TerminalStream(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal_only(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule: progress shown for big files (on stderr when a terminal)."""
+    monkeypatch.setattr(importer, "PROGRESS_MIN_ROWS", 1)
+    terminal, pipe = TerminalStream(), io.StringIO()
+    run_import_command(str(CP1251_FILE), database_url=db_url, out=io.StringIO(), err=terminal)
+    run_import_command(str(CP1251_FILE), database_url=db_url, out=io.StringIO(), err=pipe)
+    assert "import-patients: 3/3 rows" in terminal.getvalue()
+    assert pipe.getvalue() == ""
