@@ -264,8 +264,12 @@ class Dialer:
         consent: ConsentLookup,
         clock: Callable[[], datetime] = utc_now,
         schedule: ClinicSchedule | None = None,
+        default_schedule: ClinicSchedule | None = None,
     ) -> None:
+        """``schedule`` fixes the rules (tests); else the saved clinic settings apply, and
+        ``default_schedule`` until any are saved."""
         self.config = config
+        self._default_schedule = default_schedule
         self._sessions = session_factory
         # May be attached after construction: the AMI client needs the dialer's listener first.
         self.originator = originator
@@ -325,7 +329,7 @@ class Dialer:
         if self._fixed_schedule is not None:
             return self._fixed_schedule
         with self._sessions() as session:
-            return store.load_clinic_schedule(session)
+            return store.load_clinic_schedule(session, default=self._default_schedule)
 
     def _free_operators(self, now: datetime) -> list[str]:
         ts = now.timestamp()
@@ -618,6 +622,7 @@ def build_dialer_process(
         or StoreConsentLookup(session_factory=sessions, own_request_days=cfg.own_request_days),
         clock=clock,
         schedule=schedule,
+        default_schedule=ClinicSchedule(tz=settings.timezone),
     )
     sink = open_call_sink(settings.database_url) if store_calls else None
     writer = StoreWriter(name="dialer-store-writer") if store_calls else None

@@ -42,14 +42,18 @@ EVENT_REFUSED = "refused"
 # -- clinic settings ------------------------------------------------------------------------
 
 
-def load_clinic_schedule(session: Session) -> ClinicSchedule:
-    """Return the clinic's schedule in force: the newest saved version, else the defaults."""
+def load_clinic_schedule(
+    session: Session, *, default: ClinicSchedule | None = None
+) -> ClinicSchedule:
+    """Return the clinic's schedule in force: the newest saved version, else ``default``."""
     row = session.scalar(
         select(ClinicSettingsVersion)
         .order_by(ClinicSettingsVersion.changed_at.desc(), ClinicSettingsVersion.id.desc())
         .limit(1)
     )
-    return ClinicSchedule() if row is None else schedule_from_json(row.schedule_json)
+    if row is None:
+        return default if default is not None else ClinicSchedule()
+    return schedule_from_json(row.schedule_json)
 
 
 def save_clinic_schedule(

@@ -208,3 +208,10 @@ def test_two_postgres_sessions_claim_disjoint_tasks_skip_locked(db_url, session_
     got_a = {c.task_id for c in a}
     got_b = {c.task_id for c in b}
     assert len(got_a) == 2 and got_a.isdisjoint(got_b) and got_a | got_b == set(ids)
+
+
+def test_without_saved_settings_the_configured_default_applies(session_factory):
+    """Before anyone saves clinic settings, the default (CLINIC_TIMEZONE) is in force."""
+    default = ClinicSchedule(tz="Asia/Yekaterinburg")
+    with session_factory() as session:
+        assert dialer.load_clinic_schedule(session, default=default) == default
