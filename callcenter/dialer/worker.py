@@ -312,7 +312,23 @@ class Dialer:
         if not claimed:
             return []
         schedule = await asyncio.to_thread(self._load_schedule)
-        return list(await asyncio.gather(*(self._handle(t, schedule) for t in claimed)))
+        # Every dial runs to its end even if another fails: a call in flight is never dropped.
+        done = await asyncio.gather(
+            *(self._handle(t, schedule) for t in claimed), return_exceptions=True
+        )
+        results: list[DialResult] = []
+        failure: BaseException | None = None
+        for task, result in zip(claimed, done, strict=True):
+            if isinstance(result, BaseException):
+                # A bug or the database gone: the lease expires and the task is picked up
+                # again, where an attempt left unfinished is resolved, not re-dialled.
+                log.error("dialer: task %s failed", task.task_id, exc_info=result)
+                failure = failure or result
+            else:
+                results.append(result)
+        if failure is not None:
+            raise failure
+        return results
 
     def _claim(self, *, now: datetime, limit: int) -> list[store.ClaimedTask]:
         with self._sessions.begin() as session:

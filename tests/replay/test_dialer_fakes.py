@@ -267,3 +267,24 @@ def test_outcome_resolution(make_call, style, reason, effects, expected):
         )
         entry.feed_effect(CallEnded(call, 1.0))
     assert entry.outcome_at_deadline() is expected
+
+
+def test_a_failing_task_is_raised_after_the_other_calls_finish(session_factory):
+    """A bug in one task's handling crashes the sweep loudly, but only after every other call
+    in flight has its outcome recorded; the failed task keeps its lease until it expires."""
+    broken = add_task(session_factory, "+79031234567")
+    fine = add_task(session_factory, "+79031234568")
+
+    def consent(*, phone: str, kind: str, at: datetime) -> Permission:
+        if phone == "+79031234567":
+            raise RuntimeError("consent lookup bug")
+        return Permission(True, "test")
+
+    originator = FakeOriginator()
+    dialer = make_dialer(session_factory, originator, consent=consent)
+    with pytest.raises(RuntimeError, match="consent lookup bug"):
+        asyncio.run(dialer.run_once())
+    with session_factory() as session:
+        assert [a.task_id for a in session.scalars(select(TaskAttempt))] == [fine]
+        assert session.get(Task, broken).status == "open"
+        assert store.holds_lease(session, task_id=broken, worker_id="fake-dialer", now=NOW)
