@@ -49,10 +49,11 @@ from callcenter.calls.effects import (
 from callcenter.calls.tracker import CallTracker
 from callcenter.dialer.outcome import OutcomeBoard, PendingOriginate, outcome_of_stored_disposition
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
-from callcenter.notify import Notifier
+from callcenter.notify import Notifier, TaskNotice
 from callcenter.patients.consent import CallPurpose, may_call
 from callcenter.patients.phone import normalize_phone
 from callcenter.store import dialer as store
+from callcenter.store import queries
 from callcenter.store.db import create_db_engine, create_session_factory
 from callcenter.store.patients import called_us_within, consent_state_for_phone
 from callcenter.store.sink import SqlCallSink, open_call_sink
@@ -129,6 +130,68 @@ class StoreConsentLookup:
             own = called_us_within(session, phone=phone, since=at - self._own_request)
         verdict = may_call(purpose=CallPurpose(kind), consent=state, callers_own_request=own)
         return Permission(verdict.allowed, verdict.reason)
+
+
+class ConsentScreeningNotifier:
+    """A ``Notifier`` that checks consent as soon as a task is opened, then passes every event on.
+
+    The first of the two consent checks: a task whose call is not allowed (do-not-call, no
+    consent for a marketing call) is closed ``refused`` with the reason at once, instead of
+    waiting in the queue. ``task_changed`` runs on the store writer's thread after the commit,
+    so the check may use the database.
+    """
+
+    def __init__(
+        self,
+        *,
+        inner: Notifier,
+        session_factory: sessionmaker[Session],
+        consent: ConsentLookup,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._inner = inner
+        self._sessions = session_factory
+        self._consent = consent
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other notification goes to the wrapped notifier unchanged.
+        return getattr(self._inner, name)
+
+    def task_changed(self, notice: TaskNotice) -> None:
+        """Screen a newly opened task, then pass the notice on."""
+        self._inner.task_changed(notice)
+        if notice.status != "opened":
+            return
+        with self._sessions() as session:
+            task = queries.get_task(session, task_id=notice.task_id)
+            kind = None if task is None else task.kind
+        if kind is None:
+            return
+        verdict = self._consent(phone=notice.phone, kind=kind, at=self._clock())
+        if verdict.allowed:
+            return
+        with self._sessions.begin() as session:
+            closed = store.close_task_for(
+                session,
+                task_id=notice.task_id,
+                reason=CloseReasonDialer.REFUSED,
+                detail=verdict.reason,
+                at=self._clock(),
+                worker_id="consent-on-open",
+            )
+        if closed:
+            log.info("task %s refused on opening: %s", notice.task_id, verdict.reason)
+            self._inner.task_changed(
+                TaskNotice(
+                    task_id=notice.task_id,
+                    phone=notice.phone,
+                    reason=notice.reason,
+                    status="closed",
+                    linkedid=notice.linkedid,
+                    detail=f"refused: {verdict.reason}",
+                )
+            )
 
 
 # -- live state from the tracker ------------------------------------------------------------
@@ -273,7 +336,7 @@ class Dialer:
         self._sessions = session_factory
         # May be attached after construction: the AMI client needs the dialer's listener first.
         self.originator = originator
-        self._consent = consent
+        self.consent = consent
         self._clock = clock
         self._fixed_schedule = schedule
         self.outcomes = OutcomeBoard()
@@ -481,7 +544,7 @@ class Dialer:
     # -- database steps (worker threads) --------------------------------------------------------
 
     def _check_consent(self, task: store.ClaimedTask, kind: str) -> DialResult | None:
-        verdict = self._consent(phone=task.phone, kind=kind, at=self._clock())
+        verdict = self.consent(phone=task.phone, kind=kind, at=self._clock())
         if verdict.allowed:
             return None
         self._close(task.task_id, CloseReasonDialer.REFUSED, verdict.reason)
@@ -642,6 +705,10 @@ def build_dialer_process(
     )
     sink = open_call_sink(settings.database_url) if store_calls else None
     writer = StoreWriter(name="dialer-store-writer") if store_calls else None
+    if store_calls:
+        notifier = ConsentScreeningNotifier(
+            inner=notifier, session_factory=sessions, consent=dialer.consent, clock=clock
+        )
     dispatcher = EffectDispatcher(notifier=notifier, sink=sink, writer=writer)
     listener = DialerTrackingListener(dialer=dialer, tracker=CallTracker(), dispatcher=dispatcher)
     client = AmiClient(

@@ -297,7 +297,14 @@ def test_originate_response_that_never_comes_is_unknown_and_counts(db_url):
 def test_consent_withdrawn_after_the_task_opened_refuses_before_any_call(db_url):
     """A withdrawal made a second before the call wins: checked again right before Originate."""
     results = []
-    answers = iter([Permission(True, "service call"), Permission(False, "do_not_call")])
+    # Checked on opening, on claiming, and right before the Originate: withdrawn before that.
+    answers = iter(
+        [
+            Permission(True, "callers_own_request"),
+            Permission(True, "callers_own_request"),
+            Permission(False, "do_not_call"),
+        ]
+    )
 
     def withdrawn(*, phone: str, kind: str, at: datetime) -> Permission:
         return next(answers)
@@ -339,3 +346,38 @@ def test_clock_at_205959_starts_no_call_and_the_task_waits_for_the_morning(db_ur
     (task,) = tasks(db_url)
     assert task.status == "open"
     assert task.due_at == datetime(2026, 11, 24, 9, 0, tzinfo=MSK).astimezone(UTC)
+
+
+@pytest.mark.timeout(60)
+def test_task_is_refused_as_soon_as_it_opens_when_the_number_is_on_the_do_not_call_list(db_url):
+    """The first consent check runs when the task is opened: refused at once, with the reason."""
+    seen = []
+
+    def do_not_call(*, phone: str, kind: str, at: datetime) -> Permission:
+        seen.append((phone, kind))
+        return Permission(False, "do_not_call")
+
+    async def scenario() -> None:
+        async with AmiSimulator(traces=["queue_timeout"], speed=0, port=0, secret=SECRET) as sim:
+            process = build_dialer_process(
+                settings_for(db_url, sim.port),
+                notifier=RecordingNotifier(),
+                store_calls=True,
+                config=CONFIG,
+                consent=do_not_call,
+                clock=lambda: MONDAY_NOON,
+            )
+            await process.start()
+            try:
+                await wait_until(
+                    lambda: [t.status for t in tasks(db_url)] == ["closed"], 15, what="refusal"
+                )
+                assert await process.dialer.run_once() == []
+            finally:
+                await process.stop()
+            assert sim.stats.originates == 0
+
+    run(scenario)
+    assert seen == [(MISSED_CALLER, "service")]
+    (task,) = tasks(db_url)
+    assert (task.close_reason, task.events[-1].detail) == ("refused", "do_not_call")
