@@ -93,6 +93,8 @@ class Listener:
                 await process.stop()
 
     def stop(self) -> None:
+        if not self.thread.is_alive() and self.error is None:
+            return  # never started
         if self.stop_event is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(30)
@@ -132,6 +134,12 @@ def test_ring_all_pop_answer_withdraw_outcome(browser, artifacts, tmp_path):
             page.wait_for_url(f"{base}/operator/")
             page.wait_for_selector("#conn[data-state=up]", timeout=10_000)
         anna.screenshot(path=artifacts / "01-panel-idle.png")
+        vera_ctx = browser.new_context()
+        contexts.append(vera_ctx)
+        vera = vera_ctx.new_page()
+        log_in(vera, base, "vera")
+        vera.wait_for_url(f"{base}/supervisor/")
+        vera.wait_for_selector("#conn[data-state=up]", timeout=10_000)
 
         listener.start()  # the call starts ringing ~4 s of trace time later
 
@@ -185,12 +193,9 @@ def test_ring_all_pop_answer_withdraw_outcome(browser, artifacts, tmp_path):
         response = anna.goto(f"{base}/supervisor/")
         assert response.status == 403
         anna.screenshot(path=artifacts / "05-operator-refused.png")
-        vera_ctx = browser.new_context()
-        contexts.append(vera_ctx)
-        vera = vera_ctx.new_page()
-        log_in(vera, base, "vera")
-        vera.wait_for_url(f"{base}/supervisor/")
-        assert vera.is_visible("h1")
+        # The supervisor saw the call live and as it ended.
+        vera.wait_for_selector("#ended li[data-disposition=answered]", timeout=5_000)
+        assert vera.is_visible("#live-empty")
         vera.screenshot(path=artifacts / "06-supervisor-calls.png")
         # The trace's calls carry the recorded day's timestamps, so the API, not «today», shows it.
         calls = vera.goto(f"{base}/api/calls?limit=5").json()["calls"]

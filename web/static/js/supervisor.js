@@ -1,0 +1,83 @@
+// Supervisor's live view: calls ringing and in progress, and calls as they end.
+// Values go on the page with textContent only.
+(function () {
+  "use strict";
+
+  var live = document.getElementById("live");
+  var ended = document.getElementById("ended");
+  var empty = document.getElementById("live-empty");
+  var conn = document.getElementById("conn");
+  var calls = {};
+  var DISPOSITION_LABELS = {
+    answered: "отвечен", abandoned: "брошен в очереди", queue_timeout: "пропущен (очередь)",
+    ivr_abandoned: "брошен в меню", no_answer: "пропущен", busy: "занято", failed: "ошибка",
+    outbound_answered: "исходящий, отвечен", outbound_failed: "исходящий, не дозвонились"
+  };
+
+  function setConn(state, text) {
+    conn.dataset.state = state;
+    conn.className = "conn conn-" + state;
+    conn.textContent = text;
+  }
+
+  function row(linkedid) {
+    var li = calls[linkedid];
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset.linkedid = linkedid;
+      li.dataset.agents = "";
+      calls[linkedid] = li;
+      live.prepend(li);
+    }
+    empty.hidden = true;
+    return li;
+  }
+
+  function describe(li) {
+    li.textContent = (li.dataset.caller || "номер скрыт") +
+      (li.dataset.name ? " (" + li.dataset.name + ")" : "") + " — " + li.dataset.status;
+  }
+
+  var socket = io("/supervisor", { reconnectionDelayMax: 5000 });
+  setConn("down", "подключение…");
+  socket.on("connect", function () { setConn("up", "на связи"); });
+  socket.on("disconnect", function () { setConn("down", "нет связи, переподключение…"); });
+  socket.on("connect_error", function () { setConn("down", "нет связи, переподключение…"); });
+  socket.on("link_state", function (d) {
+    if (!d.up) { setConn("warn", "АТС недоступна"); } else if (socket.connected) { setConn("up", "на связи"); }
+  });
+  socket.on("call_started", function (d) {
+    var li = row(d.linkedid);
+    li.dataset.caller = d.caller || "";
+    li.dataset.name = d.caller_name || "";
+    li.dataset.status = "поступил";
+    describe(li);
+  });
+  socket.on("call_ringing", function (d) {
+    var li = row(d.linkedid);
+    li.dataset.caller = d.caller || li.dataset.caller || "";
+    li.dataset.name = d.caller_name || li.dataset.name || "";
+    var agents = li.dataset.agents ? li.dataset.agents.split(",") : [];
+    if (agents.indexOf(d.agent) < 0) { agents.push(d.agent); }
+    li.dataset.agents = agents.join(",");
+    li.dataset.status = "звонит: " + agents.join(", ");
+    describe(li);
+  });
+  socket.on("call_answered", function (d) {
+    var li = row(d.linkedid);
+    li.dataset.status = "разговор" + (d.agent ? " с " + d.agent : "");
+    describe(li);
+  });
+  socket.on("call_ended", function (d) {
+    var li = calls[d.linkedid];
+    if (li) { li.remove(); delete calls[d.linkedid]; }
+    empty.hidden = live.children.length > 0;
+    var done = document.createElement("li");
+    done.dataset.linkedid = d.linkedid;
+    done.dataset.disposition = d.disposition;
+    done.textContent = (d.caller || "номер скрыт") + " — " +
+      (DISPOSITION_LABELS[d.disposition] || d.disposition) +
+      (d.agent ? ", " + d.agent : "") + ", разговор " + Math.round(d.talk_s || 0) + " с";
+    ended.prepend(done);
+  });
+})();
