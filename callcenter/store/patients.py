@@ -157,21 +157,23 @@ def is_do_not_call(session: Session, *, phone: str) -> bool:
 def consent_state_for_phone(session: Session, *, phone: str, at: datetime) -> ConsentState | None:
     """Return the number's consent state at ``at``.
 
-    None when no patient has the number and it is not on the do-not-call list.
+    None when no patient has the number and it is not on the do-not-call list. A patient who
+    asked not to be called on one of their numbers is not called on the others either: the
+    request is the person's, and the card shows it whichever number rings.
     """
     normalized = normalize_phone(phone)
     if normalized is None:
         return None
-    do_not_call = is_do_not_call(session, phone=normalized)
-    patient_id = find_patient_id(session, phone=normalized)
-    if patient_id is None:
-        return (
-            ConsentState(pd_consent=False, marketing_consent=False, do_not_call=True)
-            if (do_not_call)
-            else None
-        )
+    found = _patient_with_phones(session, phone=normalized)
+    if found is None:
+        if is_do_not_call(session, phone=normalized):
+            return ConsentState(pd_consent=False, marketing_consent=False, do_not_call=True)
+        return None
+    patient, phones = found
     return consent_state_from_records(
-        _consent_records(session, patient_id=patient_id), do_not_call=do_not_call, at=at
+        _consent_records(session, patient_id=patient.id),
+        do_not_call=_any_do_not_call(session, phones=phones),
+        at=at,
     )
 
 

@@ -222,3 +222,26 @@ def test_featured_demo_caller_is_afraid_of_anaesthesia(session: Session) -> None
     assert card["patient"]["full_name"] == "Иванова Мария Петровна"
     assert "боится анестезии" in [note["text"] for note in card["notes"]]
     assert card["segments"] == ["sleeping", "dms"]
+
+
+def test_do_not_call_on_one_number_covers_the_patients_other_numbers(session: Session) -> None:
+    """A patient who asked not to be called on one number is not called on the others: the
+    dialer and the card agree whichever number they look at."""
+    patient_id = add_patient(session, "+79039556279", "+79051510563")
+    record_consent(
+        session,
+        patient_id=patient_id,
+        kind="pd",
+        action="given",
+        at=T0,
+        by="admin",
+        channel="paper",
+    )
+    add_do_not_call(session, phone="+79039556279", at=T0, by="admin")
+    other = consent_state_for_phone(session, phone="+79051510563", at=T0)
+    assert other == ConsentState(pd_consent=True, marketing_consent=False, do_not_call=True)
+    assert may_call(purpose=CallPurpose.SERVICE, consent=other, callers_own_request=True) == (
+        CallPermission(allowed=False, reason="do_not_call")
+    )
+    card = load_card(session, caller="+79051510563", now=T0).to_dict()
+    assert card["consent"]["do_not_call"] is True
