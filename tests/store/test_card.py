@@ -218,3 +218,49 @@ def test_segments_read_the_whole_call_history(session: Session, make_call) -> No
     )
     card = load_card(session, caller="89161234567", now=NOW).to_dict()
     assert "dropped" not in card["segments"]
+
+
+def test_card_assembly_is_pure_and_orders_what_it_shows() -> None:
+    """The card is assembled from plain views, no database: notes newest first, tasks by due
+    time, the last completed visit (not a later no-show or a future booking)."""
+    from callcenter.patients.card import NoteView, PatientView, TaskView, assemble_card
+    from callcenter.patients.consent import NO_CONSENT
+    from callcenter.patients.segments import VisitView
+
+    def note(text: str, days: int) -> NoteView:
+        return NoteView(text=text, author=None, created_at=NOW - timedelta(days=days))
+
+    def task(task_id: int, hours: int) -> TaskView:
+        due = NOW + timedelta(hours=hours)
+        return TaskView(
+            id=task_id, reason="missed_call", kind="service", opened_at=NOW, due_at=due, attempts=0
+        )
+
+    card = assemble_card(
+        phone="+79161234567",
+        raw_caller="89161234567",
+        patient=PatientView(
+            id=7,
+            full_name="Иванова Мария Петровна",
+            birth_date=None,
+            doctor=None,
+            insurance_company=None,
+            policy_end=None,
+        ),
+        visits=[
+            VisitView(visit_date=date(2026, 10, 1), status="completed", service="Чистка"),
+            VisitView(visit_date=date(2026, 11, 2), status="no_show"),
+            VisitView(visit_date=date(2026, 12, 1), status="scheduled"),
+        ],
+        notes=[note("старая", 30), note("новая", 1)],
+        calls=[],
+        open_tasks=[task(2, 5), task(1, 1)],
+        consent=NO_CONSENT,
+        today=NOW.date(),
+    ).to_dict()
+    assert card["last_visit"] == {"date": "2026-10-01", "doctor": None, "service": "Чистка"}
+    assert card["months_since_visit"] == 1
+    assert [n["text"] for n in card["notes"]] == ["новая", "старая"]
+    assert [t["id"] for t in card["open_tasks"]] == [1, 2]
+    # The no-show is won back by the booking on 1 December.
+    assert card["segments"] == []
