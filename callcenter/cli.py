@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
 
     sub.add_parser("listen", help="listen to Asterisk AMI and store calls and tasks")
+    sub.add_parser("worker", help="run background jobs: the callback dialer's periodic sweeps")
 
     p = sub.add_parser("import-patients", help="import patients from a CSV file")
     p.add_argument("file", metavar="FILE.csv", help="UTF-8 or cp1251, ';' or ',' separated")
@@ -196,6 +197,19 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the task-queue consumer (Huey) with the periodic callback sweep."""
+    from callcenter.jobs import run_worker
+
+    settings.require_production_secrets(need_web=False, need_ami=True)
+    _configure_level(settings.log_level)
+    return run_worker(settings)
+
+
+def _configure_level(level: str) -> None:
+    logging.getLogger().setLevel(level)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Run the simulator, the listener and a live console view in one process."""
     from callcenter.runtime import run_demo
@@ -222,6 +236,7 @@ _COMMANDS = {
     "tasks": cmd_tasks,
     "db": cmd_db,
     "listen": cmd_listen,
+    "worker": cmd_worker,
     "import-patients": cmd_import_patients,
     "tag": cmd_tag,
     "transcribe": cmd_transcribe,

@@ -101,6 +101,25 @@ class Settings:
     # Log as JSON lines (default: when stderr is not a terminal).
     log_json: bool | None = None
     log_level: str = "INFO"
+    # Callback dialer: "patient_first" rings the patient, then an operator; "operator_first"
+    # rings the operator's phone first (click-to-call style).
+    dialer_style: str = "patient_first"
+    # Extensions the dialer may connect callbacks to.
+    dialer_operators: tuple[str, ...] = ("101",)
+    # Originates in flight at once, per dialer process.
+    dialer_max_concurrent: int = 2
+    # How long the first side of a callback rings.
+    dialer_originate_timeout_s: float = 30.0
+    # How long a claimed task stays with its dialer before another may take it over.
+    dialer_lease_s: float = 300.0
+    # A number that called us this many days ago asked for the call (152-ФЗ: own request).
+    dialer_own_request_days: int = 30
+    # Caller ID shown to patients on callbacks, e.g. '"Клиника" <74951234500>'.
+    dialer_caller_id: str | None = None
+    # Huey's SQLite file in the embedded mode (default: next to the SQLite database).
+    huey_path: str | None = None
+    # Worker threads of `callcenter worker`.
+    worker_threads: int = 2
     # True only for `callcenter demo` and tests: allows the default secrets above.
     demo: bool = False
 
@@ -134,6 +153,19 @@ class Settings:
             else d.web_port,
             log_json=parse_bool("LOG_JSON", env["LOG_JSON"]) if "LOG_JSON" in env else None,
             log_level=env.get("LOG_LEVEL", d.log_level).upper(),
+            dialer_style=_choice(env, "DIALER_STYLE", d.dialer_style, DIALER_STYLES),
+            dialer_operators=_list(env, "DIALER_OPERATORS", d.dialer_operators),
+            dialer_max_concurrent=_int(env, "DIALER_MAX_CONCURRENT", d.dialer_max_concurrent, 1),
+            dialer_originate_timeout_s=_float(
+                env, "DIALER_ORIGINATE_TIMEOUT", d.dialer_originate_timeout_s
+            ),
+            dialer_lease_s=_float(env, "DIALER_LEASE", d.dialer_lease_s),
+            dialer_own_request_days=_int(
+                env, "DIALER_OWN_REQUEST_DAYS", d.dialer_own_request_days, 0
+            ),
+            dialer_caller_id=env.get("DIALER_CALLER_ID") or None,
+            huey_path=env.get("HUEY_PATH") or None,
+            worker_threads=_int(env, "WORKER_THREADS", d.worker_threads, 1),
             demo=demo,
         )
 
@@ -161,5 +193,28 @@ class Settings:
             )
 
 
+DIALER_STYLES = ("patient_first", "operator_first")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return parse_float(name, env[name], minimum=0.0) if name in env else default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    return parse_int(name, env[name], minimum=minimum) if name in env else default
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if name not in env:
+        return default
+    items = tuple(item.strip() for item in env[name].split(",") if item.strip())
+    if not items:
+        raise ConfigError(f"{name} must list at least one value (comma-separated)")
+    return items

@@ -21,6 +21,7 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
+from callcenter.config import Settings
 from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
 from callcenter.notify import NullNotifier
 from callcenter.store.dialer import sqlite_database_path
@@ -33,16 +34,15 @@ HUEY_FILENAME = "callcenter-huey.db"
 SWEEP_SCHEDULE = crontab(minute="*")
 
 
-def huey_path(settings: Any) -> Path:
+def huey_path(settings: Settings) -> Path:
     """Return the SqliteHuey file: ``huey_path`` if set, else next to the SQLite database.
 
-    >>> from types import SimpleNamespace as S
-    >>> str(huey_path(S(database_url="sqlite:////var/lib/cc/callcenter.db")))
+    >>> str(huey_path(Settings(database_url="sqlite:////var/lib/cc/callcenter.db")))
     '/var/lib/cc/callcenter-huey.db'
-    >>> str(huey_path(S(database_url="postgresql+psycopg://db/cc", huey_path="/tmp/h.db")))
+    >>> str(huey_path(Settings(database_url="postgresql+psycopg://db/cc", huey_path="/tmp/h.db")))
     '/tmp/h.db'
     """
-    configured = getattr(settings, "huey_path", None)
+    configured = settings.huey_path
     if configured:
         return Path(configured)
     database = sqlite_database_path(settings.database_url)
@@ -51,14 +51,14 @@ def huey_path(settings: Any) -> Path:
     return Path(HUEY_FILENAME)
 
 
-def build_huey(settings: Any, *, immediate: bool = False) -> Huey:
+def build_huey(settings: Settings, *, immediate: bool = False) -> Huey:
     """Build the Huey instance: Redis when ``redis_url`` is set, else SQLite (embedded)."""
     if settings.redis_url:
         return RedisHuey(HUEY_NAME, url=settings.redis_url, immediate=immediate)
     return SqliteHuey(HUEY_NAME, filename=str(huey_path(settings)), immediate=immediate)
 
 
-def sweep_due_callbacks(settings: Any, *, ready_timeout: float = 10.0) -> list[DialResult]:
+def sweep_due_callbacks(settings: Settings, *, ready_timeout: float = 10.0) -> list[DialResult]:
     """Run one dialer sweep: connect to AMI, dial what is due, wait for outcomes, disconnect.
 
     The link does not store calls: the listener process does (and closes answered tasks).
@@ -82,7 +82,7 @@ class DialerTasks:
     sweep: Any  # huey.api.PeriodicTask
 
 
-def register_dialer_tasks(huey: Huey, settings: Any) -> DialerTasks:
+def register_dialer_tasks(huey: Huey, settings: Settings) -> DialerTasks:
     """Register the periodic due-callback sweep on ``huey``."""
     # One sweep at a time per process; other processes sweep in parallel, the row locks keep
     # them apart (a Huey lock would be global over Redis and serialize every machine).
@@ -110,11 +110,11 @@ def register_dialer_tasks(huey: Huey, settings: Any) -> DialerTasks:
     return DialerTasks(sweep=sweep)
 
 
-def run_worker(settings: Any, *, workers: int | None = None) -> int:
+def run_worker(settings: Settings, *, workers: int | None = None) -> int:
     """Run ``callcenter worker``: a Huey consumer with the periodic sweeps, until stopped."""
     huey = build_huey(settings)
     register_dialer_tasks(huey, settings)
-    count = workers if workers is not None else getattr(settings, "worker_threads", 2)
+    count = workers if workers is not None else settings.worker_threads
     log.info("worker: Huey %s, %d thread(s)", type(huey).__name__, count)
     consumer = Consumer(huey, workers=count, worker_type="thread", periodic=True)
     consumer.run()

@@ -32,7 +32,7 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from callcenter.ami.actions import OriginateStyle, new_action_id
 from callcenter.ami.client import AmiClient, AmiError, AmiNoReply, AmiNotConnected
@@ -47,6 +47,7 @@ from callcenter.calls.effects import (
     OperatorStatus,
 )
 from callcenter.calls.tracker import CallTracker
+from callcenter.config import Settings
 from callcenter.dialer.outcome import OutcomeBoard, PendingOriginate, outcome_of_stored_disposition
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
 from callcenter.notify import Notifier, TaskNotice
@@ -284,22 +285,16 @@ class DialerConfig:
             raise ValueError(f"lease_s ({self.lease_s}) must exceed the longest wait ({longest})")
 
 
-def config_from_settings(settings: Any) -> DialerConfig:
-    """Build the dialer's config from ``Settings`` (fields read when present, else defaults).
-
-    Fields: ``dialer_style``, ``dialer_operators`` (tuple of extensions),
-    ``dialer_max_concurrent``, ``dialer_originate_timeout_s``, ``dialer_lease_s``,
-    ``dialer_own_request_days``, ``dialer_caller_id``.
-    """
-    d = DialerConfig()
+def config_from_settings(settings: Settings) -> DialerConfig:
+    """Build the dialer's config from the deployment settings (``DIALER_*`` variables)."""
     return DialerConfig(
-        style=getattr(settings, "dialer_style", d.style),
-        operators=tuple(getattr(settings, "dialer_operators", d.operators)),
-        max_concurrent=getattr(settings, "dialer_max_concurrent", d.max_concurrent),
-        originate_timeout_s=getattr(settings, "dialer_originate_timeout_s", d.originate_timeout_s),
-        lease_s=getattr(settings, "dialer_lease_s", d.lease_s),
-        own_request_days=getattr(settings, "dialer_own_request_days", d.own_request_days),
-        caller_id=getattr(settings, "dialer_caller_id", d.caller_id),
+        style=cast(OriginateStyle, settings.dialer_style),
+        operators=settings.dialer_operators,
+        max_concurrent=settings.dialer_max_concurrent,
+        originate_timeout_s=settings.dialer_originate_timeout_s,
+        lease_s=settings.dialer_lease_s,
+        own_request_days=settings.dialer_own_request_days,
+        caller_id=settings.dialer_caller_id,
     )
 
 

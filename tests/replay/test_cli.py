@@ -180,3 +180,55 @@ def test_import_patients_reports_rejected_rows_with_line_and_reason(tmp_path):
     assert "line 3" in first.stdout and "phone" in first.stdout
     again = run_cli("import-patients", str(csv), "--db", url)
     assert "imported: 0" in again.stdout and "updated: 0" in again.stdout
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Return True once the process has a SIGTERM handler (Linux: SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (15 - 1)))
+    return False
+
+
+@pytest.mark.timeout(60)
+def test_worker_runs_the_huey_consumer_and_stops_on_sigterm(tmp_path):
+    """`callcenter worker`: Huey on SQLite (embedded) with the periodic sweep; SIGTERM stops it."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMI_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'cc.db'}",
+        AMI_SECRET="worker-test-secret",
+        AMI_PORT="9",  # nothing listens: the sweep must not be needed to start
+        LOG_LEVEL="INFO",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "callcenter", "worker"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 30
+        seen = ""
+        while "Executing callcenter.jobs.dialer_sweep" not in seen:
+            assert time.monotonic() < deadline, seen
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, seen
+            seen += line
+        assert "SqliteHuey" in seen
+        assert (tmp_path / "callcenter-huey.db").exists()
+        while not catches_sigterm(proc.pid):
+            assert time.monotonic() < deadline, "Huey never set its SIGTERM handler"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

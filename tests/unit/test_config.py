@@ -56,3 +56,21 @@ def test_web_refuses_the_default_secret_key_outside_the_demo():
 
 def test_demo_accepts_the_default_secrets():
     Settings.from_env({}, demo=True).require_production_secrets(need_web=True, need_ami=True)
+
+
+def test_dialer_settings_are_parsed_and_checked():
+    s = Settings.from_env(
+        {
+            "DIALER_STYLE": "operator_first",
+            "DIALER_OPERATORS": "101, 102,103",
+            "DIALER_MAX_CONCURRENT": "4",
+            "WORKER_THREADS": "3",
+        }
+    )
+    assert s.dialer_style == "operator_first"
+    assert s.dialer_operators == ("101", "102", "103")
+    assert (s.dialer_max_concurrent, s.worker_threads) == (4, 3)
+    with pytest.raises(ConfigError, match="DIALER_STYLE"):
+        Settings.from_env({"DIALER_STYLE": "robocall"})
+    with pytest.raises(ConfigError, match="DIALER_OPERATORS"):
+        Settings.from_env({"DIALER_OPERATORS": " , "})
