@@ -14,6 +14,9 @@ socketio = SocketIO()
 
 def init_socketio(app: Flask, settings: Settings) -> SocketIO:
     """Bind ``socketio`` to the app; with REDIS_URL, emits from other processes arrive too."""
+    # NOTE: init_app keeps the message-queue manager of an earlier call in server_options; an app
+    # built without REDIS_URL after one built with it (tests) must not inherit that queue.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode="threading",
