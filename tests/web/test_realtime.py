@@ -144,3 +144,19 @@ def test_a_broken_card_still_pops_the_number(app, sockets):
         notifier.close()
     [(name, pop)] = events(sockets["101"])
     assert name == "pop" and pop["card"] is None and pop["caller"] == "89039556279"
+
+
+def test_a_transfer_target_sees_the_card_ringing_while_the_first_operator_keeps_it_live(
+    app, sockets
+):
+    notifier = notifier_for(app)
+    notifier.call_ringing(ring("101"))
+    notifier.call_answered(CallAnswered("1795369641.7", "101", None, 1795369650.0))
+    notifier.call_ringing(ring("102"))  # 101 transfers the caller to 102
+    assert notifier.flush()
+    [(name, pop)] = events(sockets["102"])
+    assert (name, pop["state"], pop["answered_by"]) == ("pop", "ringing", "101")
+    sync_102 = sockets["102"].emit("sync", {}, namespace="/operator", callback=True)
+    assert [p["state"] for p in sync_102["pops"]] == ["ringing"]
+    sync_101 = sockets["101"].emit("sync", {}, namespace="/operator", callback=True)
+    assert [p["state"] for p in sync_101["pops"]] == ["live"]

@@ -81,14 +81,18 @@ class Pop:
     script: dict[str, Any] | None = None
     ended_at: float | None = None
 
-    def payload(self) -> dict[str, Any]:
-        """Return what the operator panel receives (the one serializer of pops)."""
+    def payload(self, extension: str | None = None) -> dict[str, Any]:
+        """Return what the operator panel of ``extension`` receives (the one serializer of pops).
+
+        A phone ringing for a call someone already answered (a transfer) sees it as ringing.
+        """
+        state = "ringing" if extension is not None and extension in self.ringing else self.state
         return {
             "linkedid": self.linkedid,
             "caller": self.caller,
             "caller_name": self.caller_name,
             "queue": self.queue,
-            "state": self.state,
+            "state": state,
             "answered_by": self.answered_by,
             "card": self.card,
             "script": self.script,
@@ -127,7 +131,7 @@ class PopRegistry:
         with self._lock:
             self._prune()
             return [
-                pop.payload()
+                pop.payload(extension)
                 for pop in self._pops.values()
                 if extension in pop.ringing or pop.answered_by == extension
             ]
@@ -273,7 +277,7 @@ class SocketIONotifier:
             pop.card, pop.script = self._content(effect.caller)
             self.registry.put(pop)
         pop.ringing.add(effect.agent)
-        self._emit("pop", pop.payload(), ext_room(effect.agent), OPERATOR_NS)
+        self._emit("pop", pop.payload(effect.agent), ext_room(effect.agent), OPERATOR_NS)
         self._to_supervisors(
             "call_ringing",
             {
