@@ -55,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (0 = no delays)")
     p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     p.add_argument("--once", action="store_true", help="play the traces once, then stop")
+    p.add_argument("--port", type=int, default=None, help="web panel port (default: WEB_PORT)")
+    p.add_argument("--no-web", action="store_true", help="console only, no web panel")
+
+    sub.add_parser("web", help="the web panel alone (listeners emit through REDIS_URL)")
+    sub.add_parser("serve", help="web panel + AMI listener in one process")
+
+    p = sub.add_parser("users", help="manage panel accounts")
+    users = p.add_subparsers(dest="users_action", required=True, metavar="ACTION")
+    p = users.add_parser("add", help="create an account")
+    p.add_argument("username")
+    p.add_argument("--role", choices=["operator", "supervisor"], required=True)
+    p.add_argument("--extension", help="the operator's phone extension (screen pops go there)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
 
     p = sub.add_parser("simulate", help="AMI simulator serving recorded traces", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -215,7 +231,53 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.runtime import run_demo
 
     settings = settings.with_overrides(database_url=args.db)
-    return run_demo(settings, speed=args.speed, duration=args.duration, once=args.once)
+    if args.port is not None:
+        settings = settings.with_overrides(web_port=args.port)
+    return run_demo(
+        settings, speed=args.speed, duration=args.duration, once=args.once, with_web=not args.no_web
+    )
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the panel; screen pops come from listeners through Redis."""
+    from callcenter.runtime import run_web
+
+    settings.require_production_secrets(need_web=True, need_ami=False)
+    return run_web(settings)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the panel and listen to AMI in one process."""
+    from callcenter.runtime import run_serve
+
+    settings.require_production_secrets(need_web=True, need_ami=True)
+    return run_serve(settings)
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a panel account (password from stdin or a prompt, never from the command line)."""
+    import getpass
+
+    from callcenter.store.users import UserError, add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+    try:
+        user = add_user(
+            args.db or settings.database_url,
+            username=args.username,
+            password=password,
+            role=args.role,
+            extension=args.extension,
+        )
+    except UserError as exc:
+        print(f"callcenter users add: {exc}", file=sys.stderr)
+        return 2
+    where = f", extension {user.extension}" if user.extension else ""
+    print(f"created {args.role} {args.username}{where}")
+    return 0
 
 
 def _safe_url(url: str) -> str:
@@ -241,4 +303,7 @@ _COMMANDS = {
     "tag": cmd_tag,
     "transcribe": cmd_transcribe,
     "demo": cmd_demo,
+    "web": cmd_web,
+    "serve": cmd_serve,
+    "users": cmd_users,
 }

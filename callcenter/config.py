@@ -98,6 +98,8 @@ class Settings:
     # Web server bind address.
     web_host: str = "127.0.0.1"
     web_port: int = 5000
+    # Served over HTTPS (behind the TLS proxy): session cookies get the Secure flag.
+    web_https: bool = False
     # Log as JSON lines (default: when stderr is not a terminal).
     log_json: bool | None = None
     log_level: str = "INFO"
@@ -151,6 +153,7 @@ class Settings:
             web_port=parse_int("WEB_PORT", env["WEB_PORT"], minimum=1)
             if "WEB_PORT" in env
             else d.web_port,
+            web_https=parse_bool("WEB_HTTPS", env["WEB_HTTPS"]) if "WEB_HTTPS" in env else False,
             log_json=parse_bool("LOG_JSON", env["LOG_JSON"]) if "LOG_JSON" in env else None,
             log_level=env.get("LOG_LEVEL", d.log_level).upper(),
             dialer_style=_choice(env, "DIALER_STYLE", d.dialer_style, DIALER_STYLES),

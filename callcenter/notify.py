@@ -154,3 +154,42 @@ class ConsoleNotifier(NullNotifier):
         with self._lock:
             self.out.write(text + "\n")
             self.out.flush()
+
+
+class FanoutNotifier:
+    """Pass every notification to several notifiers in order (console and screens)."""
+
+    def __init__(self, *targets: Notifier) -> None:
+        self.targets = targets
+
+    def call_started(self, effect: CallStarted) -> None:
+        for t in self.targets:
+            t.call_started(effect)
+
+    def call_ringing(self, effect: AgentRinging) -> None:
+        for t in self.targets:
+            t.call_ringing(effect)
+
+    def agent_stopped_ringing(self, effect: AgentStoppedRinging) -> None:
+        for t in self.targets:
+            t.agent_stopped_ringing(effect)
+
+    def call_answered(self, effect: CallAnswered) -> None:
+        for t in self.targets:
+            t.call_answered(effect)
+
+    def call_ended(self, call: CallRecord) -> None:
+        for t in self.targets:
+            t.call_ended(call)
+
+    def task_changed(self, notice: TaskNotice) -> None:
+        for t in self.targets:
+            t.task_changed(notice)
+
+    def operator_state(self, effect: OperatorStateChanged) -> None:
+        for t in self.targets:
+            t.operator_state(effect)
+
+    def link_state(self, *, up: bool, at: float, reason: str | None) -> None:
+        for t in self.targets:
+            t.link_state(up=up, at=at, reason=reason)

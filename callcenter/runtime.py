@@ -7,17 +7,20 @@ arguments, so tests build the same graph with fakes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Settings
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
-from callcenter.notify import ConsoleNotifier, Notifier
+from callcenter.notify import ConsoleNotifier, FanoutNotifier, Notifier
+from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.sink import SqlCallSink, list_open_task_rows, open_call_sink
 
 log = logging.getLogger(__name__)
@@ -67,45 +70,144 @@ def build_listener(settings: Settings, *, notifier: Notifier) -> ListenerProcess
 
 
 def run_listen(settings: Settings) -> int:
-    """Run ``callcenter listen`` until SIGINT/SIGTERM (or a bug stops the client)."""
+    """Run ``callcenter listen`` until SIGINT/SIGTERM (or a bug stops the client).
+
+    With ``REDIS_URL`` set, screen pops reach the browsers of a separate ``callcenter web``
+    process through Flask-SocketIO's Redis message queue.
+    """
     _configure_logging(settings.log_level)
+    targets: list[Notifier] = [ConsoleNotifier(sys.stdout)]
+    if settings.redis_url:
+        from web.realtime.notifier import build_queue_notifier
+
+        engine = create_db_engine(settings.database_url)
+        targets.append(
+            build_queue_notifier(
+                redis_url=settings.redis_url, session_factory=create_session_factory(engine)
+            )
+        )
 
     async def main() -> None:
-        process = build_listener(settings, notifier=ConsoleNotifier(sys.stdout))
+        process = build_listener(settings, notifier=FanoutNotifier(*targets))
         await _run_until_stopped(process, [])
 
     asyncio.run(main())
     return 0
 
 
-def run_demo(settings: Settings, *, speed: float, duration: float | None, once: bool) -> int:
-    """Run the simulator and the listener in one process, printing calls and tasks live."""
+def run_web(settings: Settings) -> int:
+    """Run ``callcenter web``: the panel alone (listeners elsewhere emit through Redis)."""
+    from web import create_app
+    from web.server import start_web_in_thread
+
+    _configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    app = create_app(settings, secure_cookies=settings.web_https)
+    server = start_web_in_thread(app, host=settings.web_host, port=settings.web_port)
+    print(f"callcenter web: panel on {server.url}", flush=True)
+    try:
+        asyncio.run(_wait_for_signal())
+    finally:
+        server.stop()
+    return 0
+
+
+def run_serve(settings: Settings) -> int:
+    """Run ``callcenter serve``: web panel + AMI listener in one process (one clinic)."""
+    _configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+
+    async def main() -> None:
+        async with _web_panel(settings) as panel:
+            process = build_listener(
+                settings, notifier=FanoutNotifier(ConsoleNotifier(sys.stdout), panel.notifier)
+            )
+            await _run_until_stopped(process, [])
+
+    asyncio.run(main())
+    return 0
+
+
+#: Demo accounts: (username, password, role, extension). Printed when the demo starts.
+DEMO_ACCOUNTS = (
+    ("operator101", "demo", "operator", "101"),
+    ("operator102", "demo", "operator", "102"),
+    ("operator103", "demo", "operator", "103"),
+    ("supervisor", "demo", "supervisor", None),
+)
+
+
+def prepare_demo_database(url: str, *, now: datetime) -> int:
+    """Migrate, seed the demo clinic's patients and the demo accounts; return patients added."""
+    from callcenter.patients.demo_data import seed_demo_patients
+    from callcenter.store.users import UserError, create_user
+
+    upgrade(url)
+    engine = create_db_engine(url)
+    try:
+        with create_session_factory(engine).begin() as session:
+            added = seed_demo_patients(session, now=now)
+            for username, password, role, extension in DEMO_ACCOUNTS:
+                try:
+                    create_user(
+                        session,
+                        username=username,
+                        password=password,
+                        role=role,
+                        extension=extension,
+                    )
+                except UserError:
+                    pass  # kept from an earlier demo run
+        return added
+    finally:
+        engine.dispose()
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    speed: float,
+    duration: float | None,
+    once: bool,
+    with_web: bool = True,
+) -> int:
+    """Run the simulator, the listener and the panel in one process, printing calls live."""
     from callcenter.ami.simulator import AmiSimulator
 
     # The console is the demo's screen: only warnings and errors besides the live lines.
     _configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
     out = sys.stdout
+    added = prepare_demo_database(settings.database_url, now=datetime.now(UTC))
     print(
         f"callcenter demo: AMI simulator playing {', '.join(DEMO_TRACES)} "
         f"({'once' if once else 'in a loop'}, speed ×{speed or 'max'}); "
-        f"database {settings.database_url}. Ctrl-C stops.",
+        f"database {settings.database_url} ({added} demo patients added). Ctrl-C stops.",
         file=out,
         flush=True,
     )
 
     async def main() -> None:
-        async with AmiSimulator(
-            traces=list(DEMO_TRACES),
-            speed=speed,
-            loop_forever=not once,
-            host="127.0.0.1",
-            port=0,
-            username=settings.ami_username,
-            secret=settings.ami_secret,
-        ) as sim:
+        async with contextlib.AsyncExitStack() as stack:
+            notifiers: list[Notifier] = [ConsoleNotifier(out)]
+            if with_web:
+                panel = await stack.enter_async_context(_web_panel(settings))
+                notifiers.append(panel.notifier)
+                accounts = ", ".join(f"{u}/{p}" for u, p, _, _ in DEMO_ACCOUNTS)
+                print(f"callcenter demo: panel on {panel.url} — accounts {accounts}", file=out)
+            sim = await stack.enter_async_context(
+                AmiSimulator(
+                    traces=list(DEMO_TRACES),
+                    speed=speed,
+                    loop_forever=not once,
+                    host="127.0.0.1",
+                    port=0,
+                    username=settings.ami_username,
+                    secret=settings.ami_secret,
+                )
+            )
             process = build_listener(
                 settings.with_overrides(ami_host="127.0.0.1", ami_port=sim.port),
-                notifier=ConsoleNotifier(out),
+                notifier=FanoutNotifier(*notifiers),
             )
             ends: list[Awaitable[object]] = []
             if duration is not None:
@@ -118,6 +220,31 @@ def run_demo(settings: Settings, *, speed: float, duration: float | None, once: 
 
     asyncio.run(main())
     return 0
+
+
+@dataclass
+class _Panel:
+    url: str
+    notifier: Notifier
+
+
+@contextlib.asynccontextmanager
+async def _web_panel(settings: Settings) -> AsyncIterator[_Panel]:
+    """Serve the panel from a thread of this process; its notifier pushes the screen pops."""
+    from web import create_app, notifier_for
+    from web.server import start_web_in_thread
+
+    settings.require_production_secrets(need_web=True, need_ami=False)
+    app = create_app(settings, secure_cookies=settings.web_https)
+    notifier = notifier_for(app)
+    server = start_web_in_thread(app, host=settings.web_host, port=settings.web_port)
+    try:
+        yield _Panel(url=server.url, notifier=notifier)
+    finally:
+        # Stop order: the listener is already stopped; flush pops, then stop serving.
+        notifier.flush()
+        notifier.close()
+        await asyncio.to_thread(server.stop)
 
 
 async def _run_until_stopped(process: ListenerProcess, ends: list[Awaitable[object]]) -> None:

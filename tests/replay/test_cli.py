@@ -123,7 +123,7 @@ def test_a_malformed_setting_stops_with_its_name(value):
 def test_demo_plays_the_traces_and_prints_calls_and_tasks_live(tmp_path):
     """The README's demo: simulator + listener + SQLite, calls and tasks printed as they happen."""
     db = f"sqlite:///{tmp_path / 'demo.db'}"
-    p = run_cli("demo", "--db", db, "--speed", "0", "--once")
+    p = run_cli("demo", "--db", db, "--speed", "0", "--once", "--no-web")
     assert p.returncode == 0, p.stderr
     calls = [line for line in p.stdout.splitlines() if line.startswith("CALL")]
     # answered, abandoned, queue_timeout, direct_noanswer, busy, then the 40-call burst.
@@ -232,3 +232,29 @@ def test_worker_runs_the_huey_consumer_and_stops_on_sigterm(tmp_path):
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_users_add_creates_an_operator_bound_to_an_extension(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    args = ("users", "add", "ivanova", "--role", "operator", "--extension", "101")
+    p = run_cli(*args, "--password-stdin", "--db", url, stdin="s3cret\n")
+    assert p.returncode == 0, p.stderr
+    assert "extension 101" in p.stdout
+    again = run_cli(*args, "--password-stdin", "--db", url, stdin="other\n")
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+
+
+def test_users_add_refuses_an_operator_without_extension(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    p = run_cli(
+        "users", "add", "x", "--role", "operator", "--password-stdin", "--db", url, stdin="pw\n"
+    )
+    assert p.returncode == 2
+    assert "extension" in p.stderr
+
+
+def test_web_refuses_the_default_secret_key():
+    p = run_cli("web")
+    assert p.returncode == 2
+    assert "SECRET_KEY" in p.stderr
