@@ -244,7 +244,32 @@
   });
   socket.on("disconnect", function () { setConn("down", "нет связи, переподключение…"); });
   socket.on("connect_error", function () { setConn("down", "нет связи, переподключение…"); });
-  socket.on("pop", render);
+  // Desktop notification when the panel's tab is in the background. Browsers allow
+  // Notification only on https:// or localhost pages, and only after the user agreed.
+  var notifyButton = document.getElementById("notify-enable");
+  function canNotify() { return "Notification" in window && Notification.permission === "granted"; }
+  function updateNotifyButton() {
+    if (!notifyButton) { return; }
+    notifyButton.hidden = !("Notification" in window) || Notification.permission !== "default";
+  }
+  if (notifyButton) {
+    notifyButton.addEventListener("click", function () {
+      Notification.requestPermission().then(updateNotifyButton);
+    });
+  }
+  updateNotifyButton();
+  var notified = {};
+  function notifyRinging(pop) {
+    if (pop.state !== "ringing" || !document.hidden || !canNotify() || notified[pop.linkedid]) {
+      return;
+    }
+    notified[pop.linkedid] = true;
+    var patient = (pop.card && pop.card.patient) || null;
+    var who = (patient && patient.full_name) || pop.caller_name || pop.caller || "Новый звонящий";
+    var note = new Notification("Звонок: " + who, { body: pop.caller || "", tag: pop.linkedid });
+    note.onclick = function () { window.focus(); note.close(); };
+  }
+  socket.on("pop", function (pop) { render(pop); notifyRinging(pop); });
   socket.on("pop_withdrawn", function (data) { withdraw(data.linkedid); });
   socket.on("link_state", function (data) {
     if (!data.up) { setConn("warn", "АТС недоступна"); } else if (socket.connected) { setConn("up", "на связи"); }
