@@ -122,6 +122,10 @@ class Settings:
     huey_path: str | None = None
     # Worker threads of `callcenter worker`.
     worker_threads: int = 2
+    # Where Asterisk's MixMonitor writes recordings; a call's `recording` is a name in it.
+    recordings_dir: str = "/var/spool/asterisk/monitor"
+    # Longest recording the transcription job decodes, in seconds (longer ones fail).
+    transcribe_max_duration_s: float = 4 * 3600.0
     # True only for `callcenter demo` and tests: allows the default secrets above.
     demo: bool = False
 
@@ -169,6 +173,10 @@ class Settings:
             dialer_caller_id=env.get("DIALER_CALLER_ID") or None,
             huey_path=env.get("HUEY_PATH") or None,
             worker_threads=_int(env, "WORKER_THREADS", d.worker_threads, 1),
+            recordings_dir=env.get("RECORDINGS_DIR") or d.recordings_dir,
+            transcribe_max_duration_s=_float(
+                env, "TRANSCRIBE_MAX_DURATION", d.transcribe_max_duration_s
+            ),
             demo=demo,
         )
 

@@ -74,3 +74,13 @@ def test_dialer_settings_are_parsed_and_checked():
         Settings.from_env({"DIALER_STYLE": "robocall"})
     with pytest.raises(ConfigError, match="DIALER_OPERATORS"):
         Settings.from_env({"DIALER_OPERATORS": " , "})
+
+
+def test_speech_settings_are_parsed_and_checked():
+    d = Settings.from_env({})
+    assert d.recordings_dir == "/var/spool/asterisk/monitor"
+    assert d.transcribe_max_duration_s == 4 * 3600.0
+    s = Settings.from_env({"RECORDINGS_DIR": "/srv/rec", "TRANSCRIBE_MAX_DURATION": "600"})
+    assert (s.recordings_dir, s.transcribe_max_duration_s) == ("/srv/rec", 600.0)
+    with pytest.raises(ConfigError, match="TRANSCRIBE_MAX_DURATION"):
+        Settings.from_env({"TRANSCRIBE_MAX_DURATION": "ten minutes"})
