@@ -12,6 +12,7 @@ from callcenter.store import (
     models_dialer,
     models_patients,
     models_playbook,
+    models_speech,
     models_web,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "models_dialer",
     "models_patients",
     "models_playbook",
+    "models_speech",
     "models_web",
 ]
