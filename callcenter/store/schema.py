@@ -12,6 +12,7 @@ from callcenter.store import (
     models_dialer,
     models_patients,
     models_playbook,
+    models_reports,
     models_speech,
     models_web,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "models_dialer",
     "models_patients",
     "models_playbook",
+    "models_reports",
     "models_speech",
     "models_web",
 ]

@@ -1,0 +1,1 @@
+"""Supervisor figures: pure functions over rows (``figures``); SQL is in ``store.reports``."""

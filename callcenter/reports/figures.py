@@ -1,0 +1,474 @@
+"""Supervisor figures over plain rows: calls, drops and callbacks, administrators (pure).
+
+Every function here takes rows already loaded (``store.reports`` loads them) and a ``Period``
+in the clinic's time zone; nothing touches a database, so the rules are tested by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callcenter.errors import CallcenterError
+
+#: Inbound dispositions counted as missed (the clinic did not pick up).
+MISSED = frozenset({"no_answer", "busy", "queue_timeout"})
+#: Inbound dispositions of a dropped caller (opens a callback task).
+DROPPED = frozenset({"no_answer", "busy", "queue_timeout", "abandoned", "ivr_abandoned"})
+#: Task close reasons that mean the patient was reached.
+CONTACT_CLOSE_REASONS = frozenset({"got_through", "reached"})
+#: Task reasons of a dropped caller's callback task.
+DROPPED_TASK_REASONS = frozenset({"missed_call", "abandoned_call"})
+#: Leg outcomes in which the administrator's phone rang and nobody there picked up.
+MISSED_LEG_OUTCOMES = frozenset({"no_answer", "busy"})
+#: The longest period a report covers.
+MAX_PERIOD_DAYS = 366
+
+
+class BadPeriod(CallcenterError):
+    """A report period that cannot be shown: malformed, reversed, in the future, too long."""
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Whole days ``first``..``last`` (inclusive) in the clinic's time zone."""
+
+    first: date
+    last: date
+    timezone: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def start(self) -> datetime:
+        """Return the first instant of the period as UTC."""
+        return datetime.combine(self.first, time(), self.zone).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Return the instant after the period as UTC (exclusive)."""
+        return datetime.combine(self.last + timedelta(days=1), time(), self.zone).astimezone(UTC)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def parse_period(
+    first: str | None,
+    last: str | None,
+    *,
+    today: date,
+    timezone: str,
+    default_days: int = 7,
+) -> Period:
+    """Return the period from ISO dates (``YYYY-MM-DD``); default: the last ``default_days`` days.
+
+    :raises BadPeriod: a malformed date, a reversed period, one starting after today, or one
+        longer than ``MAX_PERIOD_DAYS``.
+
+    >>> parse_period("2026-11-01", "2026-11-07", today=date(2026, 11, 23), timezone="UTC").days[-1]
+    datetime.date(2026, 11, 7)
+    >>> parse_period(None, None, today=date(2026, 11, 23), timezone="UTC").first
+    datetime.date(2026, 11, 17)
+    """
+    end = _parse_date(last, "to") if last else today
+    begin = _parse_date(first, "from") if first else end - timedelta(days=default_days - 1)
+    if begin > end:
+        raise BadPeriod(f"period starts after it ends: {begin.isoformat()} > {end.isoformat()}")
+    if begin > today:
+        raise BadPeriod(f"period starts in the future: {begin.isoformat()}")
+    if (end - begin).days + 1 > MAX_PERIOD_DAYS:
+        raise BadPeriod(f"period longer than {MAX_PERIOD_DAYS} days")
+    return Period(first=begin, last=end, timezone=timezone)
+
+
+def _parse_date(raw: str, name: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadPeriod(f"{name}: expected a date YYYY-MM-DD, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """Thresholds of the figures (seconds, days)."""
+
+    short_abandon_s: float = 5.0  # abandoned sooner than this after joining the queue: "short"
+    service_level_s: float = 20.0  # answered within this many seconds of queue wait
+    win_back_days: int = 14  # a booking within this many days after the drop wins it back
+
+
+@dataclass(frozen=True, slots=True)
+class LegRow:
+    agent: str
+    outcome: str
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    linkedid: str
+    direction: str
+    disposition: str
+    started_at: datetime
+    phone: str | None = None
+    agent: str | None = None
+    wait_s: float = 0.0
+    talk_s: float = 0.0
+    queue_wait_s: float | None = None
+    callback_task: str | None = None
+    legs: tuple[LegRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GapRow:
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    started_at: datetime
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    task_id: int
+    phone: str
+    reason: str
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    drop_linkedids: tuple[str, ...] = ()
+    attempts: tuple[AttemptRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRow:
+    """The patient with this number booked at ``at`` (an outcome «записан» or a new visit)."""
+
+    phone: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallFigures:
+    """Inbound call figures of one bucket (the period, a day, an hour of the day)."""
+
+    inbound: int = 0
+    answered: int = 0
+    missed: int = 0
+    no_answer: int = 0
+    busy: int = 0
+    queue_timeout: int = 0
+    abandoned: int = 0
+    abandoned_short: int = 0
+    abandoned_real: int = 0
+    ivr_abandoned: int = 0
+    answered_rate: float | None = None
+    missed_rate: float | None = None
+    abandoned_rate: float | None = None
+    avg_queue_wait_s: float | None = None
+    p90_queue_wait_s: float | None = None
+    service_level: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DropFigures:
+    """What became of the dropped callers of the period."""
+
+    dropped_calls: int = 0
+    with_task: int = 0
+    tasks: int = 0
+    attempted: int = 0
+    median_to_first_attempt_s: float | None = None
+    p90_to_first_attempt_s: float | None = None
+    median_to_contact_s: float | None = None
+    p90_to_contact_s: float | None = None
+    reached: int = 0
+    reached_rate: float | None = None
+    won_back: int = 0
+    won_back_rate: float | None = None
+    still_open: int = 0
+    unreachable: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    agent: str
+    offered: int = 0
+    answered: int = 0
+    missed: int = 0
+    avg_talk_s: float | None = None
+    callbacks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GapFigures:
+    count: int = 0
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    period: Period
+    options: ReportOptions
+    totals: CallFigures
+    by_day: list[tuple[date, CallFigures]]
+    by_hour: list[tuple[int, CallFigures]]
+    drops: DropFigures
+    agents: list[AgentFigures]
+    gaps: GapFigures = field(default_factory=GapFigures)
+
+
+def percentile(values: Iterable[float], share: float) -> float | None:
+    """Return the nearest-rank percentile (``share`` in 0..1), or None for no values.
+
+    >>> percentile(range(1, 11), 0.9), percentile([5.0], 0.5), percentile([], 0.9)
+    (9, 5.0, None)
+    """
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def summarize_calls(calls: Iterable[CallRow], *, options: ReportOptions) -> CallFigures:
+    """Return the inbound figures of the calls (outbound ones are ignored)."""
+    counts: dict[str, int] = defaultdict(int)
+    waits: list[float] = []
+    short = 0
+    within = 0
+    inbound = 0
+    for call in calls:
+        if call.direction != "inbound":
+            continue
+        inbound += 1
+        counts[call.disposition] += 1
+        if call.queue_wait_s is not None:
+            waits.append(call.queue_wait_s)
+        if call.disposition == "abandoned" and (call.queue_wait_s or 0.0) < options.short_abandon_s:
+            short += 1
+        if call.disposition == "answered":
+            wait = call.queue_wait_s if call.queue_wait_s is not None else call.wait_s
+            if wait <= options.service_level_s:
+                within += 1
+    missed = sum(counts[d] for d in MISSED)
+    abandoned = counts["abandoned"]
+    # A short abandon (caller hung up at once) was never offered a chance: out of the service
+    # level's denominator, as are callers lost before the queue.
+    offered = inbound - counts["ivr_abandoned"] - short
+    return CallFigures(
+        inbound=inbound,
+        answered=counts["answered"],
+        missed=missed,
+        no_answer=counts["no_answer"],
+        busy=counts["busy"],
+        queue_timeout=counts["queue_timeout"],
+        abandoned=abandoned,
+        abandoned_short=short,
+        abandoned_real=abandoned - short,
+        ivr_abandoned=counts["ivr_abandoned"],
+        answered_rate=_rate(counts["answered"], inbound),
+        missed_rate=_rate(missed, inbound),
+        abandoned_rate=_rate(abandoned, inbound),
+        avg_queue_wait_s=sum(waits) / len(waits) if waits else None,
+        p90_queue_wait_s=percentile(waits, 0.9),
+        service_level=_rate(within, offered),
+    )
+
+
+def summarize_gaps(gaps: Iterable[GapRow], *, period: Period, now: datetime) -> GapFigures:
+    """Return how many AMI gaps overlap the period and their time inside it."""
+    count = 0
+    total = 0.0
+    for gap in gaps:
+        begin = max(gap.started_at, period.start)
+        end = min(gap.ended_at or now, period.end)
+        if gap.started_at < period.end and (gap.ended_at is None or gap.ended_at > period.start):
+            count += 1
+            total += max(0.0, (end - begin).total_seconds())
+    return GapFigures(count=count, total_s=total)
+
+
+def summarize_drops(
+    calls: Sequence[CallRow],
+    tasks: Iterable[TaskRow],
+    bookings: Iterable[BookingRow],
+    *,
+    options: ReportOptions,
+) -> DropFigures:
+    """Return what became of the period's dropped callers and their callback tasks.
+
+    ``tasks``: the dropped-caller tasks opened in the period; ``bookings``: any bookings of
+    their numbers.
+    """
+    dropped = [c for c in calls if c.direction == "inbound" and c.disposition in DROPPED]
+    booked: dict[str, list[datetime]] = defaultdict(list)
+    for booking in bookings:
+        booked[booking.phone].append(booking.at)
+    tasked_calls: set[str] = set()
+    to_attempt: list[float] = []
+    to_contact: list[float] = []
+    n_tasks = attempted = reached = won = still_open = unreachable = 0
+    window = timedelta(days=options.win_back_days)
+    for task in tasks:
+        if task.reason not in DROPPED_TASK_REASONS:
+            continue
+        n_tasks += 1
+        tasked_calls.update(task.drop_linkedids)
+        attempts = sorted(task.attempts, key=lambda a: a.started_at)
+        if attempts:
+            attempted += 1
+            to_attempt.append((attempts[0].started_at - task.opened_at).total_seconds())
+        contact = _first_contact(task, attempts)
+        if contact is not None:
+            reached += 1
+            to_contact.append(max(0.0, (contact - task.opened_at).total_seconds()))
+        if any(task.opened_at <= at <= task.opened_at + window for at in booked[task.phone]):
+            won += 1
+        if task.status == "open":
+            still_open += 1
+        elif task.close_reason == "unreachable":
+            unreachable += 1
+    return DropFigures(
+        dropped_calls=len(dropped),
+        with_task=sum(1 for c in dropped if c.linkedid in tasked_calls),
+        tasks=n_tasks,
+        attempted=attempted,
+        median_to_first_attempt_s=percentile(to_attempt, 0.5),
+        p90_to_first_attempt_s=percentile(to_attempt, 0.9),
+        median_to_contact_s=percentile(to_contact, 0.5),
+        p90_to_contact_s=percentile(to_contact, 0.9),
+        reached=reached,
+        reached_rate=_rate(reached, n_tasks),
+        won_back=won,
+        won_back_rate=_rate(won, n_tasks),
+        still_open=still_open,
+        unreachable=unreachable,
+    )
+
+
+def _first_contact(task: TaskRow, attempts: Sequence[AttemptRow]) -> datetime | None:
+    moments = [a.started_at for a in attempts if a.outcome == "answered"]
+    if task.close_reason in CONTACT_CLOSE_REASONS and task.closed_at is not None:
+        moments.append(task.closed_at)
+    return min(moments) if moments else None
+
+
+def summarize_agents(calls: Iterable[CallRow]) -> list[AgentFigures]:
+    """Return per-administrator figures: calls rung, answered, missed on their ring, callbacks."""
+    offered: dict[str, set[str]] = defaultdict(set)
+    answered: dict[str, set[str]] = defaultdict(set)
+    missed: dict[str, int] = defaultdict(int)
+    talk: dict[str, list[float]] = defaultdict(list)
+    callbacks: dict[str, int] = defaultdict(int)
+    for call in calls:
+        if call.direction != "inbound":
+            if call.callback_task is not None and call.agent:
+                callbacks[call.agent] += 1
+            continue
+        for leg in call.legs:
+            offered[leg.agent].add(call.linkedid)
+            if leg.outcome in MISSED_LEG_OUTCOMES:
+                missed[leg.agent] += 1
+            if leg.answered_at is not None or leg.outcome == "answered":
+                answered[leg.agent].add(call.linkedid)
+                if leg.answered_at is not None and leg.ended_at is not None:
+                    talk[leg.agent].append((leg.ended_at - leg.answered_at).total_seconds())
+    agents = sorted(set(offered) | set(callbacks))
+    return [
+        AgentFigures(
+            agent=agent,
+            offered=len(offered[agent]),
+            answered=len(answered[agent]),
+            missed=missed[agent],
+            avg_talk_s=sum(talk[agent]) / len(talk[agent]) if talk[agent] else None,
+            callbacks=callbacks[agent],
+        )
+        for agent in agents
+    ]
+
+
+def compute_figures(
+    *,
+    period: Period,
+    calls: Sequence[CallRow],
+    gaps: Iterable[GapRow] = (),
+    tasks: Iterable[TaskRow] = (),
+    bookings: Iterable[BookingRow] = (),
+    options: ReportOptions | None = None,
+    now: datetime | None = None,
+) -> Figures:
+    """Return every dashboard figure for the period's rows (calls already limited to it)."""
+    options = options or ReportOptions()
+    zone = period.zone
+    by_day: dict[date, list[CallRow]] = {day: [] for day in period.days}
+    by_hour: dict[int, list[CallRow]] = {hour: [] for hour in range(24)}
+    for call in calls:
+        local = call.started_at.astimezone(zone)
+        by_day.setdefault(local.date(), []).append(call)
+        by_hour[local.hour].append(call)
+    return Figures(
+        period=period,
+        options=options,
+        totals=summarize_calls(calls, options=options),
+        by_day=[(day, summarize_calls(rows, options=options)) for day, rows in by_day.items()],
+        by_hour=[(hour, summarize_calls(rows, options=options)) for hour, rows in by_hour.items()],
+        drops=summarize_drops(calls, tasks, bookings, options=options),
+        agents=summarize_agents(calls),
+        gaps=summarize_gaps(gaps, period=period, now=now or datetime.now(UTC)),
+    )
+
+
+def figures_payload(figures: Figures) -> dict[str, Any]:
+    """Return the figures as a JSON-ready dict (dates as ISO strings)."""
+    return {
+        "period": {
+            "from": figures.period.first.isoformat(),
+            "to": figures.period.last.isoformat(),
+            "timezone": figures.period.timezone,
+        },
+        "options": asdict(figures.options),
+        "totals": asdict(figures.totals),
+        "by_day": [{"day": day.isoformat(), **asdict(f)} for day, f in figures.by_day],
+        "by_hour": [{"hour": hour, **asdict(f)} for hour, f in figures.by_hour],
+        "drops": asdict(figures.drops),
+        "agents": [asdict(a) for a in figures.agents],
+        "gaps": asdict(figures.gaps),
+    }
+
+
+def figure_csv_rows(figures: Figures) -> Iterator[list[str]]:
+    """Yield the figures as CSV rows: a header, then the period, each day and each hour."""
+    names = [f.name for f in fields(CallFigures)]
+    yield ["bucket", *names]
+    buckets: list[tuple[str, CallFigures]] = [("period", figures.totals)]
+    buckets += [(day.isoformat(), f) for day, f in figures.by_day]
+    buckets += [(f"{hour:02d}:00", f) for hour, f in figures.by_hour]
+    for label, figs in buckets:
+        yield [label, *(_cell(getattr(figs, name)) for name in names)]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".")
+    return str(value)
