@@ -9,8 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response
 
 from callcenter.config import Settings
+from callcenter.health import Readiness
+from callcenter.metrics import Metrics
 from callcenter.store.db import create_db_engine, create_session_factory
 from web.extensions import init_socketio
+from web.health import init_health
 from web.realtime.notifier import PopRegistry, SocketIONotifier, emitter_for
 from web.security import check_csrf, csrf_token, current_user, load_user
 
@@ -25,11 +28,15 @@ def create_app(
     session_factory: sessionmaker[Session] | None = None,
     secure_cookies: bool = False,
     testing: bool = False,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
 ) -> Flask:
     """Build the web app for ``settings``.
 
     ``session_factory`` defaults to one on ``settings.database_url`` (already migrated);
     ``secure_cookies`` marks the session cookie Secure (set it when served over HTTPS).
+    ``readiness`` carries the AMI link state of a listener in this process (for /readyz);
+    ``metrics`` is the registry /metrics renders (a fresh one by default).
     """
     app = Flask(__name__)
     app.config.update(
@@ -53,6 +60,12 @@ def create_app(
 
     _register_blueprints(app)
     _register_namespaces(app, notifier)
+    init_health(
+        app,
+        readiness=readiness or Readiness(),
+        metrics=metrics or Metrics(),
+        session_factory=session_factory,
+    )
 
     @app.before_request
     def _load_user_and_check_csrf() -> None:
