@@ -122,6 +122,9 @@ class Settings:
     huey_path: str | None = None
     # Worker threads of `callcenter worker`.
     worker_threads: int = 2
+    # Port where `callcenter listen` serves /healthz, /readyz (AMI link) and /metrics;
+    # unset = none (`serve` and `web` answer them on the panel's port).
+    metrics_port: int | None = None
     # Where Asterisk's MixMonitor writes recordings; a call's `recording` is a name in it.
     recordings_dir: str = "/var/spool/asterisk/monitor"
     # Longest recording the transcription job decodes, in seconds (longer ones fail).
@@ -173,6 +176,9 @@ class Settings:
             dialer_caller_id=env.get("DIALER_CALLER_ID") or None,
             huey_path=env.get("HUEY_PATH") or None,
             worker_threads=_int(env, "WORKER_THREADS", d.worker_threads, 1),
+            metrics_port=parse_int("METRICS_PORT", env["METRICS_PORT"], minimum=1)
+            if env.get("METRICS_PORT")
+            else None,
             recordings_dir=env.get("RECORDINGS_DIR") or d.recordings_dir,
             transcribe_max_duration_s=_float(
                 env, "TRANSCRIBE_MAX_DURATION", d.transcribe_max_duration_s

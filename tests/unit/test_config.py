@@ -84,3 +84,11 @@ def test_speech_settings_are_parsed_and_checked():
     assert (s.recordings_dir, s.transcribe_max_duration_s) == ("/srv/rec", 600.0)
     with pytest.raises(ConfigError, match="TRANSCRIBE_MAX_DURATION"):
         Settings.from_env({"TRANSCRIBE_MAX_DURATION": "ten minutes"})
+
+
+def test_metrics_port_is_unset_by_default_and_parsed_strictly():
+    assert Settings.from_env({}).metrics_port is None
+    assert Settings.from_env({"METRICS_PORT": ""}).metrics_port is None
+    assert Settings.from_env({"METRICS_PORT": "9102"}).metrics_port == 9102
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        Settings.from_env({"METRICS_PORT": "0"})
