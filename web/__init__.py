@@ -109,6 +109,7 @@ def settings() -> Settings:
 def _register_blueprints(app: Flask) -> None:
     from web.api import bp as api_bp
     from web.api.errors import register_error_handlers
+    from web.api.reports import bp as reports_api_bp
     from web.auth import bp as auth_bp
     from web.operator import bp as operator_bp
     from web.supervisor import bp as supervisor_bp
@@ -117,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(operator_bp, url_prefix="/operator")
     app.register_blueprint(supervisor_bp, url_prefix="/supervisor")
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(reports_api_bp, url_prefix="/api/v1/reports")
     register_error_handlers(app)
 
 
