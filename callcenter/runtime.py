@@ -19,6 +19,9 @@ from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Settings
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
+from callcenter.health import LinkHealth, Readiness, start_ops_server
+from callcenter.logging_setup import configure_logging
+from callcenter.metrics import Metrics, MetricsNotifier
 from callcenter.notify import ConsoleNotifier, FanoutNotifier, Notifier
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.sink import SqlCallSink, list_open_task_rows, open_call_sink
@@ -75,8 +78,9 @@ def run_listen(settings: Settings) -> int:
     With ``REDIS_URL`` set, screen pops reach the browsers of a separate ``callcenter web``
     process through Flask-SocketIO's Redis message queue.
     """
-    _configure_logging(settings.log_level)
-    targets: list[Notifier] = [ConsoleNotifier(sys.stdout)]
+    configure_logging(settings)
+    link, metrics = LinkHealth(), Metrics()
+    targets: list[Notifier] = [ConsoleNotifier(sys.stdout), link, MetricsNotifier(metrics)]
     if settings.redis_url:
         from web.realtime.notifier import build_queue_notifier
 
@@ -89,7 +93,17 @@ def run_listen(settings: Settings) -> int:
 
     async def main() -> None:
         process = build_listener(settings, notifier=FanoutNotifier(*targets))
-        await _run_until_stopped(process, [])
+        metrics.watch_ami(lambda: process.client.stats)
+        ops = None
+        if settings.metrics_port is not None:
+            ops = start_ops_server(
+                host=settings.web_host, port=settings.metrics_port, link=link, metrics=metrics
+            )
+        try:
+            await _run_until_stopped(process, [])
+        finally:
+            if ops is not None:
+                ops.stop()
 
     asyncio.run(main())
     return 0
@@ -100,7 +114,7 @@ def run_web(settings: Settings) -> int:
     from web import create_app
     from web.server import start_web_in_thread
 
-    _configure_logging(settings.log_level)
+    configure_logging(settings)
     upgrade(settings.database_url)
     app = create_app(settings, secure_cookies=settings.web_https)
     server = start_web_in_thread(app, host=settings.web_host, port=settings.web_port)
@@ -114,14 +128,20 @@ def run_web(settings: Settings) -> int:
 
 def run_serve(settings: Settings) -> int:
     """Run ``callcenter serve``: web panel + AMI listener in one process (one clinic)."""
-    _configure_logging(settings.log_level)
+    configure_logging(settings)
     upgrade(settings.database_url)
 
+    link, metrics = LinkHealth(), Metrics()
+
     async def main() -> None:
-        async with _web_panel(settings) as panel:
+        async with _web_panel(settings, readiness=Readiness(ami=link), metrics=metrics) as panel:
             process = build_listener(
-                settings, notifier=FanoutNotifier(ConsoleNotifier(sys.stdout), panel.notifier)
+                settings,
+                notifier=FanoutNotifier(
+                    ConsoleNotifier(sys.stdout), panel.notifier, link, MetricsNotifier(metrics)
+                ),
             )
+            metrics.watch_ami(lambda: process.client.stats)
             await _run_until_stopped(process, [])
 
     asyncio.run(main())
@@ -175,7 +195,7 @@ def run_demo(
     from callcenter.ami.simulator import AmiSimulator
 
     # The console is the demo's screen: only warnings and errors besides the live lines.
-    _configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    configure_logging(settings, level="WARNING" if settings.log_level == "INFO" else None)
     out = sys.stdout
     added = prepare_demo_database(settings.database_url, now=datetime.now(UTC))
     print(
@@ -188,9 +208,12 @@ def run_demo(
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            notifiers: list[Notifier] = [ConsoleNotifier(out)]
+            link, metrics = LinkHealth(), Metrics()
+            notifiers: list[Notifier] = [ConsoleNotifier(out), link, MetricsNotifier(metrics)]
             if with_web:
-                panel = await stack.enter_async_context(_web_panel(settings))
+                panel = await stack.enter_async_context(
+                    _web_panel(settings, readiness=Readiness(ami=link), metrics=metrics)
+                )
                 notifiers.append(panel.notifier)
                 accounts = ", ".join(f"{u}/{p}" for u, p, _, _ in DEMO_ACCOUNTS)
                 print(f"callcenter demo: panel on {panel.url} — accounts {accounts}", file=out)
@@ -209,6 +232,7 @@ def run_demo(
                 settings.with_overrides(ami_host="127.0.0.1", ami_port=sim.port),
                 notifier=FanoutNotifier(*notifiers),
             )
+            metrics.watch_ami(lambda: process.client.stats)
             ends: list[Awaitable[object]] = []
             if duration is not None:
                 ends.append(asyncio.sleep(duration))
@@ -229,13 +253,20 @@ class _Panel:
 
 
 @contextlib.asynccontextmanager
-async def _web_panel(settings: Settings) -> AsyncIterator[_Panel]:
-    """Serve the panel from a thread of this process; its notifier pushes the screen pops."""
+async def _web_panel(
+    settings: Settings, *, readiness: Readiness | None = None, metrics: Metrics | None = None
+) -> AsyncIterator[_Panel]:
+    """Serve the panel from a thread of this process; its notifier pushes the screen pops.
+
+    ``readiness`` and ``metrics`` let /readyz and /metrics report this process's listener.
+    """
     from web import create_app, notifier_for
     from web.server import start_web_in_thread
 
     settings.require_production_secrets(need_web=True, need_ami=False)
-    app = create_app(settings, secure_cookies=settings.web_https)
+    app = create_app(
+        settings, secure_cookies=settings.web_https, readiness=readiness, metrics=metrics
+    )
     notifier = notifier_for(app)
     server = start_web_in_thread(app, host=settings.web_host, port=settings.web_port)
     try:
@@ -281,7 +312,3 @@ async def _wait_for_signal() -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-
-
-def _configure_logging(level: str) -> None:
-    logging.getLogger().setLevel(level)

@@ -164,3 +164,38 @@ def test_metrics_exports_calls_link_changes_open_tasks_and_ami_counters(app, cli
     assert "callcenter_socketio_clients" in text
     # No listener in this process: no AMI counters.
     assert "callcenter_ami_messages" not in text
+
+
+def test_the_listeners_ops_server_follows_the_link_and_serves_metrics():
+    """`callcenter listen` has no panel: METRICS_PORT answers /healthz, /readyz, /metrics."""
+    import urllib.error
+    import urllib.request
+
+    from callcenter.health import start_ops_server
+
+    link, metrics = LinkHealth(), Metrics()
+    server = start_ops_server(host="127.0.0.1", port=0, link=link, metrics=metrics)
+
+    def get(path: str) -> tuple[int, bytes]:
+        url = f"http://127.0.0.1:{server.port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    try:
+        assert get("/healthz")[0] == 200
+        assert get("/readyz")[0] == 503
+        MetricsNotifier(metrics).link_state(up=True, at=5.0, reason=None)
+        link.link_state(up=True, at=5.0, reason=None)
+        status, body = get("/readyz")
+        assert status == 200
+        assert b'"ami": {"ok": true, "since": 5.0}' in body
+        link.link_state(up=False, at=6.0, reason="connection closed by Asterisk")
+        status, body = get("/readyz")
+        assert status == 503 and b"connection closed by Asterisk" in body
+        assert b'callcenter_ami_link_changes_total{state="up"} 1.0' in get("/metrics")[1]
+        assert get("/nowhere")[0] == 404
+    finally:
+        server.stop()
