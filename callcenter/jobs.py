@@ -24,6 +24,7 @@ from huey.consumer import Consumer
 from callcenter.config import Settings
 from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
 from callcenter.notify import NullNotifier
+from callcenter.speech.jobs import register_speech_tasks
 from callcenter.store.dialer import sqlite_database_path
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,11 @@ def register_dialer_tasks(huey: Huey, settings: Settings) -> DialerTasks:
 
 
 def run_worker(settings: Settings, *, workers: int | None = None) -> int:
-    """Run ``callcenter worker``: a Huey consumer with the periodic sweeps, until stopped."""
+    """Run ``callcenter worker``: a Huey consumer with the periodic sweeps and the
+    transcription jobs, until stopped."""
     huey = build_huey(settings)
     register_dialer_tasks(huey, settings)
+    register_speech_tasks(huey, settings)
     count = workers if workers is not None else settings.worker_threads
     log.info("worker: Huey %s, %d thread(s)", type(huey).__name__, count)
     consumer = Consumer(huey, workers=count, worker_type="thread", periodic=True)
