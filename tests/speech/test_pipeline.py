@@ -8,10 +8,15 @@ only) or call ``act_on_tags`` directly with a tag set.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 import pytest
@@ -29,6 +34,7 @@ from callcenter.speech.jobs import (
 )
 from callcenter.speech.tagger import tag_text
 from callcenter.store import speech as store
+from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.dialer import save_clinic_schedule
 from callcenter.store.models import Task, TaskEvent
 from callcenter.store.models_patients import ConsentRecord, Patient, PatientPhone
@@ -46,6 +52,7 @@ PHONE = "+79161234567"
 CALLER = "89161234567"
 
 CallFactory = Callable[..., CallRecord]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -477,3 +484,57 @@ def test_a_call_ending_with_a_recording_is_transcribed_through_huey(
         view = store.view_transcript(session, linkedid=call.linkedid)
         assert view is not None and view.status == "done" and view.words
         assert store.get_transcript(session, linkedid=without.linkedid) is None
+
+
+@pytest.mark.timeout(120)
+def test_the_worker_process_transcribes_what_the_listener_queued(
+    tmp_path: Path, make_call: CallFactory, recordings_dir: Path, model_path: str
+) -> None:
+    """Embedded mode across processes: the notifier queues in SqliteHuey, `callcenter worker`
+    (another process) runs the job and stores the transcript."""
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    upgrade(url)
+    engine = create_db_engine(url)
+    factory = create_session_factory(engine)
+    settings = Settings(
+        database_url=url, recordings_dir=str(recordings_dir), vosk_model_path=model_path
+    )
+    tasks = register_speech_tasks(build_huey(settings), settings, session_factory=factory)
+    call = store_call(factory, make_call, recording=SHORTEST)
+    TranscriptionNotifier(tasks).call_ended(call)  # queued: nothing runs in this process
+    with factory() as session:
+        assert store.get_transcript(session, linkedid=call.linkedid) is None
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMI_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=url,
+        AMI_SECRET="worker-test-secret",
+        AMI_PORT="9",
+        RECORDINGS_DIR=str(recordings_dir),
+        VOSK_MODEL_PATH=model_path,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "callcenter", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = monotonic() + 90
+        status = None
+        while status != "done":
+            assert proc.poll() is None, "the worker exited"
+            assert monotonic() < deadline, f"transcript still {status!r}"
+            sleep(0.2)
+            with factory() as session:
+                row = store.get_transcript(session, linkedid=call.linkedid)
+                status = row.status if row is not None else None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        engine.dispose()
