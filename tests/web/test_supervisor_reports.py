@@ -61,7 +61,12 @@ def test_bad_periods_are_400_as_json_on_the_api(supervisor_client, query):
 def test_bad_period_is_an_html_400_on_the_pages(supervisor_client):
     response = supervisor_client.get("/supervisor/dashboard?from=nonsense")
     assert response.status_code == 400
-    assert "Ошибка 400" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Ошибка 400" in page and "Неверный период" in page and "YYYY-MM-DD" in page
+    response = supervisor_client.get(
+        "/supervisor/calls?from=2026-11-22&to=2026-11-01", headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 400 and "starts after it ends" in response.get_json()["message"]
 
 
 def test_figures_csv_is_streamed(supervisor_client, burst):

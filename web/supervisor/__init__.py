@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from callcenter.reports.figures import (
+    BadPeriod,
     Figures,
     Period,
     ReportOptions,
@@ -91,6 +92,17 @@ CALL_CSV_HEADER = [
     "talk_s",
 ]
 PAGE_SIZE = 50
+
+
+@bp.errorhandler(BadPeriod)
+def bad_period(exc: BadPeriod) -> tuple[Response | str, int]:
+    """Say on the page what is wrong with the period (JSON clients get the usual JSON 400)."""
+    from web.api.errors import error_response, wants_json_response
+
+    if wants_json_response():
+        return error_response(400, str(exc))
+    page = render_template("errors/error.html", status=400, message=f"Неверный период: {exc}")
+    return page, 400
 
 
 def clinic_today() -> date:
