@@ -151,3 +151,17 @@ def test_empty_period_and_future_days_have_nothing(session_factory):
     assert figures.totals.inbound == 0 and figures.drops.tasks == 0
     assert [day for day, _ in figures.by_day][0] == date(2030, 1, 1)
     assert timedelta(days=len(figures.by_day)) == timedelta(days=7)
+
+
+def test_ami_gaps_overlapping_the_period_are_counted_with_their_time_inside_it(session_factory):
+    day = datetime(2026, 11, 21, 21, 0, tzinfo=UTC)  # midnight of 22.11 in Moscow
+    with session_factory.begin() as s:
+        across_midnight = queries.open_gap(s, started_at=day - timedelta(minutes=10), reason="x")
+        queries.close_gap(s, gap_id=across_midnight, ended_at=day + timedelta(minutes=5))
+        before = queries.open_gap(s, started_at=day - timedelta(hours=5), reason="x")
+        queries.close_gap(s, gap_id=before, ended_at=day - timedelta(hours=4))
+        queries.open_gap(s, started_at=day + timedelta(hours=23), reason="still down")
+    with session_factory() as s:
+        figures = reports.load_figures(s, period=BURST_DAY, now=day + timedelta(days=2))
+    assert figures.gaps.count == 2
+    assert figures.gaps.total_s == 5 * 60 + 3600
