@@ -29,6 +29,7 @@ def test_dashboard_shows_the_burst_figures(supervisor_client, burst):
     assert re.search(r'data-figure="dropped_calls">34<', page)
     assert 'data-agent="101"' in page
     assert "20:00" in page  # the busy hour, clinic time
+    assert 'title="20:00 — 40 вход., 6 отв."' in page  # the hour chart's busiest bar
 
 
 def test_dashboard_defaults_to_the_last_seven_days_and_says_when_empty(supervisor_client):
