@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -61,7 +61,7 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
         Call.linkedid,
         Call.direction,
         Call.disposition,
-        Call.started_at,
+        Call.start_ts,
         Call.phone,
         Call.agent,
         Call.wait_s,
@@ -74,7 +74,8 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
             linkedid=linkedid,
             direction=direction,
             disposition=disposition,
-            started_at=started_at,
+            # The AMI float, not the DateTime column: no per-row string parsing on SQLite.
+            started_at=datetime.fromtimestamp(start_ts, UTC),
             phone=phone,
             agent=agent,
             wait_s=wait_s,
@@ -88,7 +89,7 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
             linkedid,
             direction,
             disposition,
-            started_at,
+            start_ts,
             phone,
             agent,
             wait_s,
