@@ -56,6 +56,11 @@ log = logging.getLogger(__name__)
 
 Tagger = Callable[[str], frozenset[str]]
 
+#: One decode at a time per process: Kaldi's dither draws from the process-wide ``rand()``
+#: (see ``transcribe._restart_dither_noise``), so two threads decoding at once would make a
+#: file's words depend on the other file. More throughput = more worker processes.
+_decode_lock = threading.Lock()
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptResult:
@@ -129,7 +134,8 @@ def process_recording(
 
     path = recording_path(recordings_dir, recording)
     try:
-        transcript = transcribe_path(path, model_path=model_path, max_duration_s=max_duration_s)
+        with _decode_lock:
+            transcript = transcribe_path(path, model_path=model_path, max_duration_s=max_duration_s)
     except AudioError as exc:
         return _fail(session_factory, linkedid, recording, model_name, str(exc), clock())
     except ConfigError as exc:  # ModelNotFound: a deployment error, raised after recording it
