@@ -31,12 +31,18 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class AmiStatsLike(Protocol):
     """The counters of ``callcenter.ami.client.ClientStats`` that are exported."""
 
-    messages: int
-    malformed: int
-    reconnects: int
-    logins: int
-    login_failures: int
-    link_downs: int
+    @property
+    def messages(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+    @property
+    def logins(self) -> int: ...
+    @property
+    def login_failures(self) -> int: ...
+    @property
+    def link_downs(self) -> int: ...
 
 
 class Metrics:
