@@ -216,14 +216,11 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run the task-queue consumer (Huey) with the periodic callback sweep."""
     from callcenter.jobs import run_worker
+    from callcenter.logging_setup import configure_logging
 
     settings.require_production_secrets(need_web=False, need_ami=True)
-    _configure_level(settings.log_level)
+    configure_logging(settings)
     return run_worker(settings)
-
-
-def _configure_level(level: str) -> None:
-    logging.getLogger().setLevel(level)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
