@@ -78,9 +78,20 @@ def run_listen(settings: Settings) -> int:
     With ``REDIS_URL`` set, screen pops reach the browsers of a separate ``callcenter web``
     process through Flask-SocketIO's Redis message queue.
     """
+    from callcenter.jobs import build_huey
+    from callcenter.speech.jobs import TranscriptionNotifier, register_speech_tasks
+
     configure_logging(settings)
     link, metrics = LinkHealth(), Metrics()
-    targets: list[Notifier] = [ConsoleNotifier(sys.stdout), link, MetricsNotifier(metrics)]
+    # Recorded calls are queued for transcription on the same Huey storage `callcenter worker`
+    # consumes (Redis with REDIS_URL, else the SQLite file next to the database).
+    speech = register_speech_tasks(build_huey(settings), settings)
+    targets: list[Notifier] = [
+        ConsoleNotifier(sys.stdout),
+        link,
+        MetricsNotifier(metrics),
+        TranscriptionNotifier(speech),
+    ]
     if settings.redis_url:
         from web.realtime.notifier import build_queue_notifier
 
@@ -104,6 +115,7 @@ def run_listen(settings: Settings) -> int:
         finally:
             if ops is not None:
                 ops.stop()
+            speech.close()
 
     asyncio.run(main())
     return 0
