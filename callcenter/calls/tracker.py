@@ -844,40 +844,43 @@ class CallTracker:
         return []
 
     def _on_blind_transfer(self, e: AmiEvent) -> list[Effect]:
-        h = e.headers
-        if h.get("Result", "Success") != "Success":
+        found = self._transferred_call(e.headers, "TransfererUniqueid")
+        if found is None:
             return []
-        caller = self._channels.get(h.get("TransfereeUniqueid") or "")
-        if caller is None:
-            return []
-        call = caller.call
-        if self._seen_transfer(call, h, "TransfererUniqueid"):
-            return []
-        transferer = self._channels.get(h.get("TransfererUniqueid") or "")
-        from_agent = self._agent_of(transferer) or call.last_agent
+        call, from_agent = found
         call.transfers.append("blind")
-        ts = e.timestamp
-        return [CallTransferred(call.linkedid, "blind", from_agent, h.get("Extension"), ts)]
+        return [
+            CallTransferred(
+                call.linkedid, "blind", from_agent, e.headers.get("Extension"), e.timestamp
+            )
+        ]
 
     def _on_attended_transfer(self, e: AmiEvent) -> list[Effect]:
-        h = e.headers
-        if h.get("Result", "Success") != "Success":
+        found = self._transferred_call(e.headers, "OrigTransfererUniqueid")
+        if found is None:
             return []
-        caller = self._channels.get(h.get("TransfereeUniqueid") or "")
-        if caller is None:
-            return []
-        call = caller.call
-        if self._seen_transfer(call, h, "OrigTransfererUniqueid"):
-            return []
-        transferer = self._channels.get(h.get("OrigTransfererUniqueid") or "")
-        target = self._channels.get(h.get("TransferTargetUniqueid") or "")
-        from_agent = self._agent_of(transferer) or call.last_agent
+        call, from_agent = found
+        target = self._channels.get(e.headers.get("TransferTargetUniqueid") or "")
         to_agent = self._agent_of(target)
         if to_agent is not None:
             call.last_agent = to_agent
         call.transfers.append("attended")
-        ts = e.timestamp
-        return [CallTransferred(call.linkedid, "attended", from_agent, to_agent, ts)]
+        return [CallTransferred(call.linkedid, "attended", from_agent, to_agent, e.timestamp)]
+
+    def _transferred_call(
+        self, h: Mapping[str, str], transferer_key: str
+    ) -> tuple[Call, str | None] | None:
+        """Return the transferred call and who handed it over; None for nothing new to count."""
+        if h.get("Result", "Success") != "Success":
+            return None
+        caller = self._channels.get(h.get("TransfereeUniqueid") or "")
+        if caller is None:
+            return None
+        call = caller.call
+        if self._seen_transfer(call, h, transferer_key):
+            return None
+        transferer = self._channels.get(h.get(transferer_key) or "")
+        return call, self._agent_of(transferer) or call.last_agent
 
     @staticmethod
     def _seen_transfer(call: Call, h: Mapping[str, str], transferer: str) -> bool:
