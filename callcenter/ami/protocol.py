@@ -96,12 +96,11 @@ class AmiProtocol(AMIProtocol):
     def data_received(self, data: bytes) -> None:
         """Frame ``data``, hand every message to the sink and pending replies to panoramisk."""
         for message in self.parser.feed(data):
-            if message.kind == "banner":
-                self.version = message.name.partition("/")[2].strip()
-                log.info("AMI banner %r", message.name)
             if self.sink is not None:
                 self.sink(message)
             if message.kind == "banner":
+                self.version = message.name.partition("/")[2].strip()
+                log.info("AMI banner %r", message.name)
                 continue
             action_id = message.action_id
             if message.kind == "response" or (

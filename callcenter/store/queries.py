@@ -320,3 +320,8 @@ def _maybe_utc(ts: float | None) -> datetime | None:
 
 def _maybe_iso(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat()
+
+
+def ping(session: Session) -> None:
+    """Run the cheapest query there is; raise when the database cannot answer."""
+    session.execute(select(1))

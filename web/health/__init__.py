@@ -12,7 +12,6 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response
 
@@ -89,7 +88,7 @@ def _check_database() -> dict[str, Any]:
 
     try:
         with db()() as session:
-            session.execute(text("SELECT 1"))
+            queries.ping(session)
     except Exception as exc:
         log.warning("readyz: database unreachable: %s", exc)
         return {"ok": False, "error": _short(exc)}
