@@ -230,7 +230,13 @@ class SocketIONotifier:
             "ts": effect.ts,
             "until": effect.until,
         }
-        self._jobs.submit(lambda: self._to_supervisors("operator_state", payload))
+
+        def send() -> None:
+            self._to_supervisors("operator_state", payload)
+            # The operator sees their own state as Asterisk reports it (paused, ringing, ...).
+            self._emit("operator_state", payload, ext_room(effect.agent), OPERATOR_NS)
+
+        self._jobs.submit(send)
 
     def link_state(self, *, up: bool, at: float, reason: str | None) -> None:
         payload = {"up": up, "at": at, "reason": reason}
