@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from callcenter.store import (
     models,
+    models_audit,
     models_dialer,
     models_patients,
     models_playbook,
@@ -22,6 +23,7 @@ metadata = models.Base.metadata
 __all__ = [
     "metadata",
     "models",
+    "models_audit",
     "models_dialer",
     "models_patients",
     "models_playbook",
