@@ -107,6 +107,7 @@ def settings() -> Settings:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from web.admin import bp as admin_bp
     from web.api import bp as api_bp
     from web.api.errors import register_error_handlers
     from web.api.reports import bp as reports_api_bp
@@ -117,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(operator_bp, url_prefix="/operator")
     app.register_blueprint(supervisor_bp, url_prefix="/supervisor")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(reports_api_bp, url_prefix="/api/v1/reports")
     register_error_handlers(app)
