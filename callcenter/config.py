@@ -129,6 +129,9 @@ class Settings:
     recordings_dir: str = "/var/spool/asterisk/monitor"
     # Longest recording the transcription job decodes, in seconds (longer ones fail).
     transcribe_max_duration_s: float = 4 * 3600.0
+    # The queue's ``wrapuptime`` (asterisk_config/queues.conf): Asterisk announces no event
+    # when an operator's wrap-up ends, so the tracker times it.
+    queue_wrapup_s: float = 2.0
     # True only for `callcenter demo` and tests: allows the default secrets above.
     demo: bool = False
 
@@ -183,6 +186,7 @@ class Settings:
             transcribe_max_duration_s=_float(
                 env, "TRANSCRIBE_MAX_DURATION", d.transcribe_max_duration_s
             ),
+            queue_wrapup_s=_float(env, "QUEUE_WRAPUP", d.queue_wrapup_s),
             demo=demo,
         )
 

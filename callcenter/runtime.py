@@ -11,13 +11,19 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from huey.consumer import Consumer
 
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Settings
+from callcenter.dialer.worker import DialerProcess
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
 from callcenter.health import LinkHealth, Readiness, start_ops_server
 from callcenter.logging_setup import configure_logging
@@ -57,7 +63,9 @@ def build_listener(settings: Settings, *, notifier: Notifier) -> ListenerProcess
     sink = open_call_sink(settings.database_url)
     writer = StoreWriter()
     dispatcher = EffectDispatcher(notifier=notifier, sink=sink, writer=writer)
-    listener = TrackingListener(tracker=CallTracker(), dispatcher=dispatcher)
+    listener = TrackingListener(
+        tracker=CallTracker(wrapup_s=settings.queue_wrapup_s), dispatcher=dispatcher
+    )
     client = AmiClient(
         host=settings.ami_host,
         port=settings.ami_port,
@@ -139,25 +147,102 @@ def run_web(settings: Settings) -> int:
 
 
 def run_serve(settings: Settings) -> int:
-    """Run ``callcenter serve``: web panel + AMI listener in one process (one clinic)."""
+    """Run ``callcenter serve``: web panel, AMI link (listener + dialer) and the Huey worker
+    in one process, for a single clinic."""
     configure_logging(settings)
     upgrade(settings.database_url)
 
-    link, metrics = LinkHealth(), Metrics()
-
     async def main() -> None:
-        async with _web_panel(settings, readiness=Readiness(ami=link), metrics=metrics) as panel:
-            process = build_listener(
-                settings,
-                notifier=FanoutNotifier(
-                    ConsoleNotifier(sys.stdout), panel.notifier, link, MetricsNotifier(metrics)
-                ),
-            )
-            metrics.watch_ami(lambda: process.client.stats)
-            await _run_until_stopped(process, [])
+        async with _clinic(settings, out=sys.stdout, with_web=True, transcribe=True) as clinic:
+            await _run_until_stopped(clinic.process, [], before_stop=clinic.stop_worker)
 
     asyncio.run(main())
     return 0
+
+
+class EmbeddedConsumer(Consumer):
+    """Huey's consumer run from threads of a process whose signals asyncio already handles
+    (``serve``, ``demo``): same workers and scheduler as ``callcenter worker``, no handlers."""
+
+    def _set_signal_handlers(self) -> None:
+        """Leave SIGINT/SIGTERM to the process's event loop."""
+
+
+@dataclass
+class _Clinic:
+    """One process running the whole clinic: the AMI link, the panel and the Huey worker."""
+
+    process: DialerProcess
+    panel: _Panel | None
+    consumer: Consumer
+    #: Queue one callback sweep now on the embedded worker (the scheduler runs it each minute).
+    sweep_now: Callable[[], object]
+
+    async def stop_worker(self) -> None:
+        """Stop the Huey consumer, letting a running job finish (it may need the AMI link,
+        so this runs before the link stops and never blocks the event loop)."""
+        await asyncio.to_thread(self.consumer.stop, graceful=True)
+
+
+@contextlib.asynccontextmanager
+async def _clinic(
+    settings: Settings,
+    *,
+    out: TextIO,
+    with_web: bool,
+    transcribe: bool,
+) -> AsyncIterator[_Clinic]:
+    """Build one AMI link that stores calls, pops cards and dials callbacks, with the panel
+    and an embedded Huey consumer (periodic callback sweeps on this link, transcriptions).
+
+    One link, because Asterisk sends every event to every AMI session: a second session would
+    see each call twice, and the dialer needs the listener's view of the operators anyway.
+    """
+    from callcenter.dialer.worker import build_dialer_process, run_sweep
+    from callcenter.jobs import SWEEP_SCHEDULE, build_huey
+    from callcenter.speech.jobs import TranscriptionNotifier, register_speech_tasks
+
+    link, metrics = LinkHealth(), Metrics()
+    huey = build_huey(settings)
+    speech = register_speech_tasks(huey, settings)
+    notifiers: list[Notifier] = [ConsoleNotifier(out), link, MetricsNotifier(metrics)]
+    if transcribe:
+        notifiers.append(TranscriptionNotifier(speech))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(speech.close)
+        panel = None
+        if with_web:
+            panel = await stack.enter_async_context(
+                _web_panel(settings, readiness=Readiness(ami=link), metrics=metrics)
+            )
+            notifiers.append(panel.notifier)
+        process = build_dialer_process(
+            settings, notifier=FanoutNotifier(*notifiers), store_calls=True
+        )
+        metrics.watch_ami(lambda: process.client.stats)
+        loop = asyncio.get_running_loop()
+        running = threading.Lock()
+
+        def dialer_sweep() -> int:
+            """Dial what is due on this process's live link (one sweep at a time)."""
+            if not running.acquire(blocking=False):
+                return 0
+            try:
+                done = asyncio.run_coroutine_threadsafe(run_sweep(process), loop)
+                return len(done.result())
+            finally:
+                running.release()
+
+        sweep = huey.periodic_task(SWEEP_SCHEDULE, name="dialer_sweep")(dialer_sweep)
+        consumer = EmbeddedConsumer(
+            huey, workers=settings.worker_threads, worker_type="thread", periodic=True
+        )
+        consumer.start()
+        clinic = _Clinic(process=process, panel=panel, consumer=consumer, sweep_now=sweep)
+        try:
+            yield clinic
+        finally:
+            await clinic.stop_worker()  # a no-op when already stopped
 
 
 #: Demo accounts: (username, password, role, extension). Printed when the demo starts.
@@ -220,15 +305,6 @@ def run_demo(
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            link, metrics = LinkHealth(), Metrics()
-            notifiers: list[Notifier] = [ConsoleNotifier(out), link, MetricsNotifier(metrics)]
-            if with_web:
-                panel = await stack.enter_async_context(
-                    _web_panel(settings, readiness=Readiness(ami=link), metrics=metrics)
-                )
-                notifiers.append(panel.notifier)
-                accounts = ", ".join(f"{u}/{p}" for u, p, _, _ in DEMO_ACCOUNTS)
-                print(f"callcenter demo: panel on {panel.url} — accounts {accounts}", file=out)
             sim = await stack.enter_async_context(
                 AmiSimulator(
                     traces=list(DEMO_TRACES),
@@ -240,17 +316,26 @@ def run_demo(
                     secret=settings.ami_secret,
                 )
             )
-            process = build_listener(
-                settings.with_overrides(ami_host="127.0.0.1", ami_port=sim.port),
-                notifier=FanoutNotifier(*notifiers),
+            clinic = await stack.enter_async_context(
+                _clinic(
+                    settings.with_overrides(ami_host="127.0.0.1", ami_port=sim.port),
+                    out=out,
+                    with_web=with_web,
+                    # Transcripts only when a speech model is there (models/README.md).
+                    transcribe=Path(settings.vosk_model_path).is_dir(),
+                )
             )
-            metrics.watch_ami(lambda: process.client.stats)
+            if clinic.panel is not None:
+                accounts = ", ".join(f"{u}/{p}" for u, p, _, _ in DEMO_ACCOUNTS)
+                print(
+                    f"callcenter demo: panel on {clinic.panel.url} — accounts {accounts}", file=out
+                )
             ends: list[Awaitable[object]] = []
             if duration is not None:
                 ends.append(asyncio.sleep(duration))
             if once:
                 ends.append(sim.wait_done())
-            await _run_until_stopped(process, ends)
+            await _run_until_stopped(clinic.process, ends, before_stop=clinic.stop_worker)
         rows = list_open_task_rows(settings.database_url)
         print(f"callcenter demo: stopped; {len(rows)} open callback task(s).", file=out)
 
@@ -290,8 +375,15 @@ async def _web_panel(
         await asyncio.to_thread(server.stop)
 
 
-async def _run_until_stopped(process: ListenerProcess, ends: list[Awaitable[object]]) -> None:
+async def _run_until_stopped(
+    process: ListenerProcess | DialerProcess,
+    ends: list[Awaitable[object]],
+    *,
+    before_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Run a listener until a signal, one of ``ends``, or a crash; always stop it cleanly.
+
+    ``before_stop`` runs first when stopping (e.g. the embedded worker, which uses the link).
 
     :raises Exception: what stopped the AMI client (a listener bug), after the clean stop.
     """
@@ -307,6 +399,8 @@ async def _run_until_stopped(process: ListenerProcess, ends: list[Awaitable[obje
         for task in waits:
             task.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
+        if before_stop is not None:
+            await before_stop()
         await process.stop()
     for task in done:
         if not task.cancelled() and task.exception() is not None:
