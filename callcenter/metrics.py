@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,6 +23,7 @@ from callcenter.calls.model import CallRecord
 from callcenter.notify import NullNotifier
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: The content type of ``Metrics.render`` (Prometheus text format 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -45,6 +46,19 @@ class AmiStatsLike(Protocol):
     def link_downs(self) -> int: ...
 
 
+class StoreFiguresLike(Protocol):
+    """What ``callcenter.store.queries.store_figures`` returns."""
+
+    @property
+    def open_tasks(self) -> int: ...
+    @property
+    def originates_by_outcome(self) -> dict[str, int]: ...
+    @property
+    def transcripts_by_status(self) -> dict[str, int]: ...
+    @property
+    def transcribed_audio_s(self) -> float: ...
+
+
 class Metrics:
     """A registry with the call-center's metrics; sources are attached as processes wire up."""
 
@@ -64,7 +78,7 @@ class Metrics:
         )
         self._lock = threading.Lock()
         self._ami_stats: Callable[[], AmiStatsLike] | None = None
-        self._open_tasks: Callable[[], int] | None = None
+        self._store: Callable[[], StoreFiguresLike] | None = None
         self._socketio_clients: Callable[[], int] | None = None
         self.registry.register(_ScrapeCollector(self))
 
@@ -73,10 +87,12 @@ class Metrics:
         with self._lock:
             self._ami_stats = stats
 
-    def watch_open_tasks(self, count: Callable[[], int]) -> None:
-        """Export the number of open callback tasks, counted by ``count()`` on each scrape."""
+    def watch_store(self, figures: Callable[[], StoreFiguresLike]) -> None:
+        """Export what the store knows, read by ``figures()`` on each scrape: open tasks,
+        callback originates by outcome (every dialer process's, as stored) and transcription
+        jobs by status with the audio seconds transcribed."""
         with self._lock:
-            self._open_tasks = count
+            self._store = figures
 
     def watch_socketio_clients(self, count: Callable[[], int]) -> None:
         """Export the number of connected Socket.IO clients, read on each scrape."""
@@ -90,11 +106,13 @@ class Metrics:
     def sources(
         self,
     ) -> tuple[
-        Callable[[], AmiStatsLike] | None, Callable[[], int] | None, Callable[[], int] | None
+        Callable[[], AmiStatsLike] | None,
+        Callable[[], StoreFiguresLike] | None,
+        Callable[[], int] | None,
     ]:
-        """Return the attached scrape-time sources (AMI stats, open tasks, Socket.IO clients)."""
+        """Return the attached scrape-time sources (AMI stats, store, Socket.IO clients)."""
         with self._lock:
-            return self._ami_stats, self._open_tasks, self._socketio_clients
+            return self._ami_stats, self._store, self._socketio_clients
 
 
 class _ScrapeCollector(Collector):
@@ -108,7 +126,7 @@ class _ScrapeCollector(Collector):
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        ami_stats, open_tasks, socketio_clients = self._metrics.sources()
+        ami_stats, store, socketio_clients = self._metrics.sources()
         if ami_stats is not None:
             stats = ami_stats()
             for name, doc, value in (
@@ -123,12 +141,10 @@ class _ScrapeCollector(Collector):
                  stats.link_downs),
             ):  # fmt: skip
                 yield CounterMetricFamily(name, doc, value=value)
-        if open_tasks is not None:
-            tasks = _read(open_tasks, "open tasks")
-            if tasks is not None:
-                yield GaugeMetricFamily(
-                    "callcenter_open_tasks", "Open callback tasks in the store.", value=tasks
-                )
+        if store is not None:
+            figures = _read(store, "store figures")
+            if figures is not None:
+                yield from _store_metrics(figures)
         if socketio_clients is not None:
             clients = _read(socketio_clients, "Socket.IO clients")
             if clients is not None:
@@ -139,7 +155,34 @@ class _ScrapeCollector(Collector):
                 )
 
 
-def _read(source: Callable[[], int], what: str) -> int | None:
+def _store_metrics(figures: StoreFiguresLike) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "callcenter_open_tasks", "Open callback tasks in the store.", value=figures.open_tasks
+    )
+    originates = CounterMetricFamily(
+        "callcenter_originates",
+        "Callback Originates (task attempts) by outcome, as stored by every dialer.",
+        labels=["outcome"],
+    )
+    for outcome, count in sorted(figures.originates_by_outcome.items()):
+        originates.add_metric([outcome], count)
+    yield originates
+    jobs = GaugeMetricFamily(
+        "callcenter_transcriptions",
+        "Transcription jobs by status (queued, done, no_audio, failed).",
+        labels=["status"],
+    )
+    for status, count in sorted(figures.transcripts_by_status.items()):
+        jobs.add_metric([status], count)
+    yield jobs
+    yield GaugeMetricFamily(
+        "callcenter_transcribed_audio_seconds",
+        "Seconds of recorded audio transcribed (stored transcripts).",
+        value=figures.transcribed_audio_s,
+    )
+
+
+def _read(source: Callable[[], _T], what: str) -> _T | None:
     try:
         return source()
     except Exception:

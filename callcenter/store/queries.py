@@ -325,3 +325,36 @@ def _maybe_iso(at: datetime | None) -> str | None:
 def ping(session: Session) -> None:
     """Run the cheapest query there is; raise when the database cannot answer."""
     session.execute(select(1))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFigures:
+    """What ``/metrics`` reads from the store on each scrape (shared by every process)."""
+
+    open_tasks: int
+    originates_by_outcome: dict[str, int]  # task attempts; "pending" while unresolved
+    transcripts_by_status: dict[str, int]
+    transcribed_audio_s: float
+
+
+def store_figures(session: Session) -> StoreFigures:
+    """Count open tasks, callback attempts by outcome and transcripts by status (one query
+    each, on indexed or small columns)."""
+    from callcenter.store.models import TaskAttempt
+    from callcenter.store.models_speech import Transcript
+
+    open_tasks = session.scalar(select(func.count()).select_from(Task).where(Task.status == "open"))
+    attempts = session.execute(
+        select(TaskAttempt.outcome, func.count()).group_by(TaskAttempt.outcome)
+    ).all()
+    transcripts = session.execute(
+        select(
+            Transcript.status, func.count(), func.coalesce(func.sum(Transcript.duration_s), 0)
+        ).group_by(Transcript.status)
+    ).all()
+    return StoreFigures(
+        open_tasks=int(open_tasks or 0),
+        originates_by_outcome={(o or "pending"): int(n) for o, n in attempts},
+        transcripts_by_status={s: int(n) for s, n, _ in transcripts},
+        transcribed_audio_s=float(sum(float(d) for _, _, d in transcripts)),
+    )

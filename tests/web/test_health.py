@@ -161,6 +161,7 @@ def test_metrics_exports_calls_link_changes_open_tasks_and_ami_counters(app, cli
     assert 'callcenter_calls_total{disposition="queue_timeout"} 1.0' in text
     assert 'callcenter_ami_link_changes_total{state="up"} 1.0' in text
     assert "callcenter_open_tasks 0.0" in text
+    assert "callcenter_transcribed_audio_seconds 0.0" in text
     assert "callcenter_socketio_clients" in text
     # No listener in this process: no AMI counters.
     assert "callcenter_ami_messages" not in text

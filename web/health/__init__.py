@@ -41,11 +41,11 @@ def init_health(
     app.extensions[_READINESS_KEY] = readiness
     app.extensions[_METRICS_KEY] = metrics
 
-    def count_open_tasks() -> int:
+    def store_figures() -> queries.StoreFigures:
         with session_factory() as session:
-            return len(queries.list_open_tasks(session))
+            return queries.store_figures(session)
 
-    metrics.watch_open_tasks(count_open_tasks)
+    metrics.watch_store(store_figures)
     metrics.watch_socketio_clients(_socketio_client_count)
     app.register_blueprint(bp)
 
