@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,8 +33,20 @@ from callcenter.notify import Notifier, TaskNotice
 log = logging.getLogger(__name__)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (connection refused or lost); the same write may work later.
+
+    A ``CallSink`` raises it for a lost database connection; ``StoreWriter`` then holds the job
+    and every job after it and retries with backoff, instead of dropping the write.
+    """
+
+
 class CallSink(Protocol):
-    """Where finished calls and link gaps are kept (the store, or a fake in tests)."""
+    """Where finished calls and link gaps are kept (the store, or a fake in tests).
+
+    Every method may raise ``StoreUnavailable``; it must then be safe to call again with the
+    same arguments (``save_call`` stores a linkedid once however often it is called).
+    """
 
     def save_call(self, call: CallRecord) -> list[TaskNotice]: ...
     def open_gap(self, *, at: float, reason: str) -> int: ...
@@ -43,42 +56,177 @@ class CallSink(Protocol):
 _STOP = object()
 
 
-class StoreWriter:
-    """Run store work on one thread, in submission order; ``stop`` drains what is queued."""
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """A snapshot of a ``StoreWriter``'s counters (metrics, tests)."""
 
-    def __init__(self, *, name: str = "store-writer") -> None:
-        self._queue: queue.Queue[object] = queue.Queue()
+    backlog: int  # jobs submitted and not yet done (held ones included)
+    failures: int  # jobs that failed for good (a bug or bad data: logged with the traceback)
+    retries: int  # attempts repeated because the store was unreachable
+    dropped: int  # jobs given up at stop because the store stayed unreachable
+    unavailable_since: float | None  # time.time() of the first failed attempt of the outage
+
+
+class StoreWriter:
+    """Run store work on one thread, in submission order; ``stop`` drains what is queued.
+
+    A job that raises ``StoreUnavailable`` is held: it is retried with capped exponential
+    backoff (``retry_initial`` doubling up to ``retry_max``), and the jobs after it wait, so
+    effects are written in order once the store is back. Only ``stop`` gives up on a store that
+    stays unreachable past its timeout, and then logs every write it drops. Any other exception
+    is a failed job: logged with its traceback, counted, and the next job runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "store-writer",
+        retry_initial: float = 0.1,
+        retry_max: float = 5.0,
+    ) -> None:
+        if not 0 < retry_initial <= retry_max:
+            raise ValueError(
+                f"need 0 < retry_initial <= retry_max, got {retry_initial}, {retry_max}"
+            )
+        self.name = name
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self._queue: queue.Queue[tuple[object, str | None]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._stop_deadline: float | None = None
+        self._wake = threading.Event()
+        self.failures = 0
+        self.retries = 0
+        self.dropped = 0
+        self._unavailable_since: float | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
-        self.failures = 0
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Queue a job; it runs after every job submitted before it."""
-        self._queue.put(job)
+    @property
+    def stats(self) -> WriterStats:
+        """Return the counters and the backlog now."""
+        with self._lock:
+            return WriterStats(
+                backlog=self._pending,
+                failures=self.failures,
+                retries=self.retries,
+                dropped=self.dropped,
+                unavailable_since=self._unavailable_since,
+            )
+
+    def submit(self, job: Callable[[], None], *, what: str | None = None) -> None:
+        """Queue a job; it runs after every job submitted before it.
+
+        ``what`` names the job in the log if it has to be dropped (e.g. ``"call 1795.12"``).
+        """
+        with self._lock:
+            self._pending += 1
+        self._queue.put((job, what))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every job submitted so far has run; return False on timeout."""
         done = threading.Event()
-        self._queue.put(done.set)
+        self.submit(done.set)
         return done.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Run what is queued, then end the thread."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+        """Run what is queued, then end the thread.
+
+        A held write is retried until ``timeout``; after that, writes the unreachable store
+        refuses are dropped with an error naming each of them.
+        """
+        with self._lock:
+            self._stop_deadline = time.monotonic() + timeout
+        self._queue.put((_STOP, None))
+        self._wake.set()
+        self._thread.join(timeout + 5.0)
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            job, what = self._queue.get()
             if job is _STOP:
                 return
             try:
-                job()  # type: ignore[operator]
+                self._run_held(job, what)  # type: ignore[arg-type]
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+    def _run_held(self, job: Callable[[], None], what: str | None) -> None:
+        delay = self.retry_initial
+        while True:
+            try:
+                job()
+            except StoreUnavailable as exc:
+                if self._give_up(exc, what):
+                    return
+                self._pause(delay)
+                delay = min(self.retry_max, delay * 2)
+                continue
             except Exception:
                 # A failed write must not stop later ones; it is logged with its traceback
-                # and counted (metrics later), and the call stays in the log line.
-                self.failures += 1
-                log.exception("store job failed")
+                # and counted, and the call stays in the log line.
+                with self._lock:
+                    self.failures += 1
+                log.exception("store job failed%s", f" ({what})" if what else "")
+                return
+            self._recovered()
+            return
+
+    def _pause(self, delay: float) -> None:
+        """Wait before the next attempt; once stopping, never past the stop deadline."""
+        with self._lock:
+            deadline = self._stop_deadline
+        if deadline is None:
+            self._wake.wait(delay)  # stop() wakes it, to retry at once and then give up
+        else:
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+
+    def _give_up(self, exc: StoreUnavailable, what: str | None) -> bool:
+        """Count a failed attempt; return True when the job must be dropped (stopping)."""
+        with self._lock:
+            first = self._unavailable_since is None
+            if first:
+                self._unavailable_since = time.time()
+            deadline = self._stop_deadline
+            backlog = self._pending
+            if deadline is not None and time.monotonic() >= deadline:
+                self.dropped += 1
+                dropping = True
+            else:
+                self.retries += 1
+                dropping = False
+        if dropping:
+            log.error(
+                "store unreachable at stop (%s): dropping %s",
+                exc,
+                what or "a write",
+                extra={"store_backlog": backlog},
+            )
+            return True
+        if first:
+            log.error(
+                "store unreachable (%s): holding %d write(s), retrying every %g-%gs",
+                exc,
+                backlog,
+                self.retry_initial,
+                self.retry_max,
+                extra={"store_backlog": backlog},
+            )
+        return False
+
+    def _recovered(self) -> None:
+        with self._lock:
+            since, self._unavailable_since = self._unavailable_since, None
+            backlog = self._pending - 1
+        if since is not None:
+            log.warning(
+                "store reachable again after %.1fs; writing %d held write(s)",
+                time.time() - since,
+                backlog,
+                extra={"store_backlog": backlog},
+            )
 
 
 @dataclass
@@ -120,14 +268,14 @@ class EffectDispatcher:
             for notice in sink.save_call(call):
                 self.notifier.task_changed(notice)
 
-        self.write(save)
+        self.write(save, what=f"call {call.linkedid} ({call.disposition})")
 
-    def write(self, job: Callable[[], None]) -> None:
+    def write(self, job: Callable[[], None], *, what: str | None = None) -> None:
         """Run a store job on the writer thread (or at once without one)."""
         if self.writer is None:
             job()
         else:
-            self.writer.submit(job)
+            self.writer.submit(job, what=what)
 
 
 class TrackingListener:
@@ -164,7 +312,7 @@ class TrackingListener:
                 sink.close_gap(gap_id=self._gap_id, at=at)
                 self._gap_id = None
 
-        self.dispatcher.write(close)
+        self.dispatcher.write(close, what=f"AMI gap end at {at:.3f}")
 
     def on_link_down(self, *, at: float, reason: str) -> None:
         """Open a gap at once: until the link is back, calls may go unseen."""
@@ -180,7 +328,7 @@ class TrackingListener:
         def open_() -> None:
             self._gap_id = sink.open_gap(at=at, reason=reason)
 
-        self.dispatcher.write(open_)
+        self.dispatcher.write(open_, what=f"AMI gap start at {at:.3f} ({reason})")
 
     def on_resync(
         self, *, channels: list[AmiEvent], queue_entries: list[AmiEvent], at: float

@@ -25,7 +25,7 @@ from callcenter.calls.tracker import CallTracker
 from callcenter.config import Settings
 from callcenter.dialer.worker import DialerProcess
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
-from callcenter.health import LinkHealth, Readiness, start_ops_server
+from callcenter.health import LinkHealth, Readiness, start_ops_server, watch_store_writer
 from callcenter.logging_setup import configure_logging
 from callcenter.metrics import Metrics, MetricsNotifier
 from callcenter.notify import ConsoleNotifier, FanoutNotifier, Notifier
@@ -113,10 +113,16 @@ def run_listen(settings: Settings) -> int:
     async def main() -> None:
         process = build_listener(settings, notifier=FanoutNotifier(*targets))
         metrics.watch_ami(lambda: process.client.stats)
+        watch_store_writer(metrics, process.writer)
         ops = None
         if settings.metrics_port is not None:
             ops = start_ops_server(
-                host=settings.web_host, port=settings.metrics_port, link=link, metrics=metrics
+                host=settings.web_host,
+                port=settings.metrics_port,
+                link=link,
+                metrics=metrics,
+                writer=process.writer,
+                redis_url=settings.redis_url,
             )
         try:
             await _run_until_stopped(process, [])

@@ -6,9 +6,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from callcenter.calls.model import CallRecord
+from callcenter.dispatch import StoreUnavailable
 from callcenter.notify import TaskNotice
 from callcenter.store import queries
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
@@ -23,8 +25,18 @@ class SqlCallSink:
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Session]:
-        with self.sessions() as session, session.begin():
-            yield session
+        """One transaction; a lost or refused connection becomes ``StoreUnavailable``.
+
+        The failed connection is invalidated by SQLAlchemy, and ``pool_pre_ping`` checks the
+        next one out, so a retry after the database is back gets a fresh connection.
+        """
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+                raise StoreUnavailable(_first_line(exc)) from exc
+            raise
 
     def save_call(self, call: CallRecord) -> list[TaskNotice]:
         """Store a finished call and apply the task rules; return what changed on tasks."""
@@ -54,6 +66,13 @@ class SqlCallSink:
     def close(self) -> None:
         """Release the connection pool."""
         self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    """Return the error's type and first line (no SQL, no parameters)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300]
 
 
 def open_call_sink(url: str) -> SqlCallSink:
