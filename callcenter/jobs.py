@@ -22,6 +22,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
 from callcenter.config import Settings
+from callcenter.dialer.on_demand import register_on_demand_tasks
 from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
 from callcenter.notify import NullNotifier
 from callcenter.speech.jobs import register_speech_tasks
@@ -116,6 +117,7 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> int:
     transcription jobs, until stopped."""
     huey = build_huey(settings)
     register_dialer_tasks(huey, settings)
+    register_on_demand_tasks(huey, settings)
     register_speech_tasks(huey, settings)
     count = workers if workers is not None else settings.worker_threads
     log.info("worker: Huey %s, %d thread(s)", type(huey).__name__, count)

@@ -304,7 +304,7 @@ class DialResult:
 
     task_id: int
     action: str  # dialled | resolved_earlier_attempt | out_of_hours | refused | undialable |
-    # no_free_operator | lost_lease
+    # no_free_operator | lost_lease | unavailable (dial_now: not open, or held elsewhere)
     outcome: AttemptOutcome | None = None
     task_state: str | None = None  # rescheduled | closed | already_closed
     detail: str = ""
@@ -405,13 +405,23 @@ class Dialer:
         with self._sessions() as session:
             return store.load_clinic_schedule(session, default=self._default_schedule)
 
+    def _claim_one(self, task_id: int, now: datetime) -> store.ClaimedTask | None:
+        with self._sessions.begin() as session:
+            return store.claim_task(
+                session,
+                task_id=task_id,
+                worker_id=self.config.worker_id,
+                now=now,
+                lease_s=self.config.lease_s,
+            )
+
+    def _is_free(self, extension: str, now: datetime) -> bool:
+        return extension not in self._operators_in_use and self.live.is_free(
+            extension, now_ts=now.timestamp()
+        )
+
     def _free_operators(self, now: datetime) -> list[str]:
-        ts = now.timestamp()
-        return [
-            ext
-            for ext in self.config.operators
-            if ext not in self._operators_in_use and self.live.is_free(ext, now_ts=ts)
-        ]
+        return [ext for ext in self.config.operators if self._is_free(ext, now)]
 
     async def _handle(self, task: store.ClaimedTask, schedule: ClinicSchedule) -> DialResult:
         if task.unfinished:
@@ -431,7 +441,14 @@ class Dialer:
                 self._close, task.task_id, CloseReasonDialer.UNDIALABLE, task.phone
             )
             return DialResult(task_id=task.task_id, action="undialable", detail=task.phone)
-        operator = next(iter(self._free_operators(now)), None)
+        style: OriginateStyle = self.config.style
+        if task.assigned_extension is not None:
+            # Taken by an operator: that operator only, rung first.
+            style = "operator_first"
+            mine = task.assigned_extension
+            operator = mine if self._is_free(mine, now) else None
+        else:
+            operator = next(iter(self._free_operators(now)), None)
         if operator is None:
             due = next_call_slot(now + timedelta(seconds=schedule.not_an_attempt_gap_s), schedule)
             await asyncio.to_thread(self._release, task.task_id, due)
@@ -439,10 +456,24 @@ class Dialer:
         self._operators_in_use.add(operator)
         self._in_flight += 1
         try:
-            return await self._dial(task, schedule, kind=kind, number=number, operator=operator)
+            return await self._dial(
+                task, schedule, kind=kind, number=number, operator=operator, style=style
+            )
         finally:
             self._operators_in_use.discard(operator)
             self._in_flight -= 1
+
+    async def dial_now(self, task_id: int) -> DialResult:
+        """Dial one task now, due or not (an operator asked), with every check of a sweep.
+
+        ``action`` is ``unavailable`` when the task is not open or another dialer holds it.
+        """
+        now = self._clock()
+        claimed = await asyncio.to_thread(self._claim_one, task_id, now)
+        if claimed is None:
+            return DialResult(task_id=task_id, action="unavailable")
+        schedule = await asyncio.to_thread(self._load_schedule)
+        return await self._handle(claimed, schedule)
 
     async def _dial(
         self,
@@ -452,6 +483,7 @@ class Dialer:
         kind: str,
         number: str,
         operator: str,
+        style: OriginateStyle,
     ) -> DialResult:
         # The second consent check: immediately before the call, a fresh withdrawal wins.
         refused = await asyncio.to_thread(self._check_consent, task, kind)
@@ -462,11 +494,11 @@ class Dialer:
         started = await asyncio.to_thread(self._start_attempt, task.task_id, action_id)
         if not started:
             return DialResult(task_id=task.task_id, action="lost_lease")
-        entry = self.outcomes.watch(action_id=action_id, task_id=task_ref, style=self.config.style)
+        entry = self.outcomes.watch(action_id=action_id, task_id=task_ref, style=style)
         signal = self._signals[action_id] = asyncio.Event()
         try:
             outcome, detail = await self._originate_and_wait(
-                entry, signal, number=number, operator=operator
+                entry, signal, number=number, operator=operator, style=style
             )
         finally:
             self.outcomes.forget(action_id)
@@ -487,14 +519,20 @@ class Dialer:
         )
 
     async def _originate_and_wait(
-        self, entry: PendingOriginate, signal: asyncio.Event, *, number: str, operator: str
+        self,
+        entry: PendingOriginate,
+        signal: asyncio.Event,
+        *,
+        number: str,
+        operator: str,
+        style: OriginateStyle,
     ) -> tuple[AttemptOutcome, str]:
         cfg = self.config
         if self.originator is None:
             raise RuntimeError("Dialer.originator is not attached")
         try:
             reply = await self.originator.originate(
-                style=cfg.style,
+                style=style,
                 extension=operator,
                 patient_number=number,
                 task_id=entry.task_id,

@@ -108,6 +108,8 @@ class ClaimedTask:
     due_at: datetime
     lease_until: datetime
     unfinished: tuple[UnfinishedAttempt, ...] = ()
+    # Taken by an operator: ring only this extension, operator first.
+    assigned_extension: str | None = None
 
 
 def claim_due_tasks(
@@ -152,36 +154,65 @@ def claim_due_tasks(
             )
         )
     )
-    until = now + timedelta(seconds=lease_s)
     claimed: list[ClaimedTask] = []
     for task in tasks:
         if task.id in live:
             continue
         if len(claimed) >= limit:
             break
-        lease = session.get(TaskLease, task.id, populate_existing=True)
-        if lease is None:
-            session.add(
-                TaskLease(task_id=task.id, claimed_by=worker_id, claimed_at=now, lease_until=until)
-            )
-        else:
-            lease.claimed_by, lease.claimed_at, lease.lease_until = worker_id, now, until
-            lease.action_id = None
-        claimed.append(
-            ClaimedTask(
-                task_id=task.id,
-                phone=task.phone,
-                reason=task.reason,
-                kind=task.kind,
-                attempts=task.attempts,
-                opened_at=task.opened_at,
-                due_at=task.due_at,
-                lease_until=until,
-                unfinished=_unfinished_attempts(session, task_id=task.id),
-            )
-        )
+        claimed.append(_take_lease(session, task, worker_id=worker_id, now=now, lease_s=lease_s))
     session.flush()
     return claimed
+
+
+def claim_task(
+    session: Session, *, task_id: int, worker_id: str, now: datetime, lease_s: float
+) -> ClaimedTask | None:
+    """Claim one task now, due or not (an operator asked for the call); None if it cannot be.
+
+    None when the task does not exist, is not open, or another dialer holds a live lease (or
+    is claiming it right now: the row lock is skipped, not waited for).
+    """
+    task = session.scalar(
+        select(Task)
+        .where(Task.id == task_id, Task.status == queries.TASK_OPEN)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if task is None:
+        return None
+    lease = session.get(TaskLease, task_id, populate_existing=True)
+    if lease is not None and lease.lease_until > now:
+        return None
+    claimed = _take_lease(session, task, worker_id=worker_id, now=now, lease_s=lease_s)
+    session.flush()
+    return claimed
+
+
+def _take_lease(
+    session: Session, task: Task, *, worker_id: str, now: datetime, lease_s: float
+) -> ClaimedTask:
+    until = now + timedelta(seconds=lease_s)
+    lease = session.get(TaskLease, task.id, populate_existing=True)
+    if lease is None:
+        session.add(
+            TaskLease(task_id=task.id, claimed_by=worker_id, claimed_at=now, lease_until=until)
+        )
+    else:
+        lease.claimed_by, lease.claimed_at, lease.lease_until = worker_id, now, until
+        lease.action_id = None
+    return ClaimedTask(
+        task_id=task.id,
+        phone=task.phone,
+        reason=task.reason,
+        kind=task.kind,
+        attempts=task.attempts,
+        opened_at=task.opened_at,
+        due_at=task.due_at,
+        lease_until=until,
+        unfinished=_unfinished_attempts(session, task_id=task.id),
+        assigned_extension=task.assigned_extension,
+    )
 
 
 def holds_lease(session: Session, *, task_id: int, worker_id: str, now: datetime) -> bool:

@@ -119,7 +119,8 @@ class Task(Base):
 
     __tablename__ = "tasks"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        # refused: the patient's consent does not allow the call (``close_reason`` says why).
+        CheckConstraint("status IN ('open', 'closed', 'refused')", name="status"),
         CheckConstraint("kind IN ('service', 'marketing')", name="kind"),
         # One open task per number, enforced by the database on SQLite and PostgreSQL alike.
         Index(
@@ -148,6 +149,8 @@ class Task(Base):
     # The latest dropped call's start (AMI ts): a contact must end after it to close the task.
     last_drop_started_ts: Mapped[float | None] = mapped_column(Float)
     patient_id: Mapped[int | None] = mapped_column(Integer)
+    # An operator took the task: the dialer rings only this extension for it (operator first).
+    assigned_extension: Mapped[str | None] = mapped_column(String(32))
 
     events: Mapped[list[TaskEvent]] = relationship(
         back_populates="task", cascade="all, delete-orphan", order_by="TaskEvent.id"

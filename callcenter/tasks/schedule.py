@@ -44,6 +44,7 @@ DEFAULT_KINDS: Mapping[str, TaskKind] = MappingProxyType(
         "care": TaskKind.SERVICE,
         "nps_followup": TaskKind.SERVICE,
         "no_show": TaskKind.SERVICE,
+        "click_to_call": TaskKind.SERVICE,  # an operator calls the patient from the card
         "sleeping": TaskKind.MARKETING,
         "objection_followup": TaskKind.MARKETING,  # offers a discount
         "discount_offer": TaskKind.MARKETING,
