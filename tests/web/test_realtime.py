@@ -108,12 +108,13 @@ def test_unanswered_call_end_withdraws_every_ringing_card(app, sockets, make_cal
     assert sockets["101"].emit("sync", {}, namespace="/operator", callback=True)["pops"] == []
 
 
-def test_task_notices_reach_supervisors_only(app, sockets):
+def test_task_notices_reach_supervisors_and_every_operators_callback_list(app, sockets):
     notifier = notifier_for(app)
     notifier.task_changed(TaskNotice(7, "+79261112233", "abandoned_call", "opened", "1.1"))
     assert notifier.flush()
     assert [n for n, _ in events(sockets["sup"], "/supervisor")] == ["task_changed"]
-    assert events(sockets["101"]) == []
+    for ext in ("101", "102"):
+        assert [(n, p["task_id"]) for n, p in events(sockets[ext])] == [("task_changed", 7)]
 
 
 def test_sockets_refuse_anonymous_and_wrong_roles(app):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import session
-from flask_socketio import ConnectionRefusedError, Namespace, join_room
+from flask import current_app, session
+from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
-from web.realtime.notifier import SUPERVISORS_ROOM, ext_room
+from web.realtime.notifier import SUPERVISORS_ROOM, WALLBOARD_ROOM, ext_room
 from web.security import load_user
 
 if TYPE_CHECKING:
@@ -48,10 +48,23 @@ class OperatorNamespace(Namespace):
 
 
 class SupervisorNamespace(Namespace):
-    """``/supervisor``: every call, task and operator state as it happens."""
+    """``/supervisor``: every call, task and operator state as it happens.
+
+    A wallboard connects with ``auth={"board": true}``: it joins ``wallboard`` and gets the
+    board's snapshot at once, so a page loaded mid-traffic shows who waits and who talks.
+    """
 
     def on_connect(self, auth: Any = None) -> None:
         user = load_user(_db())
         if user is None or user.role != "supervisor":
             raise ConnectionRefusedError("login as a supervisor first")
         join_room(SUPERVISORS_ROOM)
+        if isinstance(auth, dict) and auth.get("board"):
+            join_room(WALLBOARD_ROOM)
+            emit("board", _board_snapshot())
+
+
+def _board_snapshot() -> dict[str, Any]:
+    from web import notifier_for
+
+    return notifier_for(current_app).board.snapshot()

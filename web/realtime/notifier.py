@@ -1,7 +1,8 @@
 """``SocketIONotifier``: the Notifier port pushed to browsers over Socket.IO.
 
 Rooms: each operator's extension (``ext:101``) in the ``/operator`` namespace, so a direct line
-ringing 101 never reaches 102; ``supervisors`` in ``/supervisor`` sees every call.
+ringing 101 never reaches 102; ``supervisors`` in ``/supervisor`` sees every call; ``wallboard``
+(supervisors whose page shows the wallboard) gets the whole ``LiveBoard`` after every change.
 
 Concurrency: the port is called from the AMI listener's event loop (calls) and from the store
 writer thread (tasks). The loop must never wait for the database, so every notification is
@@ -33,6 +34,9 @@ from callcenter.calls.model import CallRecord
 from callcenter.dispatch import StoreWriter
 from callcenter.notify import TaskNotice, call_payload
 from callcenter.patients.phone import normalize_phone
+from callcenter.reports.figures import CallRow, Period
+from callcenter.store.reports import load_call_rows
+from web.realtime.board import LiveBoard
 from web.realtime.cards import ContentLoader, make_content_loader
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 OPERATOR_NS = "/operator"
 SUPERVISOR_NS = "/supervisor"
 SUPERVISORS_ROOM = "supervisors"
+WALLBOARD_ROOM = "wallboard"
 #: How long an ended call's card stays on its operator's screen (for the outcome) if not dismissed.
 ENDED_POP_TTL_S = 30 * 60
 
@@ -176,6 +181,7 @@ class SocketIONotifier:
         session_factory: sessionmaker[Session] | None = None,
         content_loader: ContentLoader | None = None,
         registry: PopRegistry | None = None,
+        board: LiveBoard | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if content_loader is None and session_factory is not None:
@@ -183,6 +189,9 @@ class SocketIONotifier:
         self._emit = emit
         self._load_content = content_loader
         self.registry = registry or PopRegistry()
+        self.board = board or LiveBoard(
+            rows_loader=make_rows_loader(session_factory) if session_factory else None
+        )
         self._now = now
         self._jobs = StoreWriter(name="screen-pops")
 
@@ -197,7 +206,13 @@ class SocketIONotifier:
             "did": effect.did,
             "ts": effect.ts,
         }
-        self._jobs.submit(lambda: self._to_supervisors("call_started", payload))
+
+        def send() -> None:
+            self._to_supervisors("call_started", payload)
+            self.board.call_started(effect)
+            self._send_board()
+
+        self._jobs.submit(send)
 
     def call_ringing(self, effect: AgentRinging) -> None:
         self._jobs.submit(lambda: self._ring(effect))
@@ -220,7 +235,13 @@ class SocketIONotifier:
             "linkedid": notice.linkedid,
             "detail": notice.detail,
         }
-        self._jobs.submit(lambda: self._to_supervisors("task_changed", payload))
+
+        def send() -> None:
+            self._to_supervisors("task_changed", payload)
+            # Every operator's callback list refreshes on it (tasks are shared work).
+            self._emit("task_changed", payload, None, OPERATOR_NS)
+
+        self._jobs.submit(send)
 
     def operator_state(self, effect: OperatorStateChanged) -> None:
         payload = {
@@ -235,6 +256,14 @@ class SocketIONotifier:
             self._to_supervisors("operator_state", payload)
             # The operator sees their own state as Asterisk reports it (paused, ringing, ...).
             self._emit("operator_state", payload, ext_room(effect.agent), OPERATOR_NS)
+            self.board.operator_state(
+                agent=effect.agent,
+                agent_name=effect.agent_name,
+                status=str(effect.status),
+                ts=effect.ts,
+                until=effect.until,
+            )
+            self._send_board()
 
         self._jobs.submit(send)
 
@@ -244,6 +273,8 @@ class SocketIONotifier:
         def send() -> None:
             self._emit("link_state", payload, None, OPERATOR_NS)
             self._to_supervisors("link_state", payload)
+            self.board.link_state(up=up, reason=reason)
+            self._send_board()
 
         self._jobs.submit(send)
 
@@ -296,8 +327,13 @@ class SocketIONotifier:
                 "ts": effect.ts,
             },
         )
+        # After the pop: the ringing phone's card never waits for the wallboard.
+        self.board.call_ringing(effect)
+        self._send_board()
 
     def _stop_ringing(self, effect: AgentStoppedRinging) -> None:
+        self.board.agent_stopped_ringing(effect.linkedid, effect.agent)
+        self._send_board()
         pop = self.registry.get(effect.linkedid)
         if pop is None or effect.agent not in pop.ringing:
             return  # already withdrawn (someone answered) or never popped here
@@ -307,6 +343,8 @@ class SocketIONotifier:
     def _answer(self, effect: CallAnswered) -> None:
         payload = {"linkedid": effect.linkedid, "agent": effect.agent, "ts": effect.ts}
         self._to_supervisors("call_answered", payload)
+        self.board.call_answered(effect.linkedid)
+        self._send_board()
         pop = self.registry.get(effect.linkedid)
         if pop is None or effect.agent is None:
             return
@@ -321,6 +359,8 @@ class SocketIONotifier:
 
     def _end(self, call: CallRecord) -> None:
         self._to_supervisors("call_ended", call_payload(call))
+        self.board.call_ended(call)
+        self._send_board()
         pop = self.registry.get(call.linkedid)
         if pop is None:
             return
@@ -343,6 +383,15 @@ class SocketIONotifier:
     def _to_supervisors(self, event: str, payload: dict[str, Any]) -> None:
         self._emit(event, payload, SUPERVISORS_ROOM, SUPERVISOR_NS)
 
+    def _send_board(self) -> None:
+        try:
+            snapshot = self.board.snapshot()
+        except Exception:
+            # The wallboard (today's figures come from the database) must never stop a pop.
+            log.exception("building the wallboard snapshot failed")
+            return
+        self._emit("board", snapshot, WALLBOARD_ROOM, SUPERVISOR_NS)
+
     def _content(self, caller: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         if self._load_content is None:
             return None, None
@@ -355,14 +404,28 @@ class SocketIONotifier:
             return None, None
 
 
+def make_rows_loader(factory: sessionmaker[Session]) -> Callable[[Period], list[CallRow]]:
+    """Return ``period -> stored calls`` for the wallboard's figures, in its own session."""
+
+    def load(period: Period) -> list[CallRow]:
+        with factory() as session:
+            return load_call_rows(session, period=period)
+
+    return load
+
+
 def build_queue_notifier(
-    *, redis_url: str, session_factory: sessionmaker[Session]
+    *, redis_url: str, session_factory: sessionmaker[Session], timezone: str | None = None
 ) -> SocketIONotifier:
     """Return a notifier for a process without the web server: emits go through Redis.
 
-    Such a process keeps its own pop registry, so a panel reloaded mid-call gets its cards
-    back only when the listener runs in the web server's process (the embedded default).
+    Such a process keeps its own pop registry and wallboard, so a panel or a wallboard
+    reloaded mid-call gets its state back only when the listener runs in the web server's
+    process (the embedded default); otherwise it catches up at the next change. Without
+    ``timezone`` (the clinic's), that wallboard shows no figures for today.
     """
     return SocketIONotifier(
-        emit=emitter_for(SocketIO(message_queue=redis_url)), session_factory=session_factory
+        emit=emitter_for(SocketIO(message_queue=redis_url)),
+        session_factory=session_factory,
+        board=LiveBoard(rows_loader=make_rows_loader(session_factory), timezone=timezone),
     )

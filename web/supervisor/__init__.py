@@ -6,9 +6,11 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, render_template, request, stream_with_context
+from flask import Blueprint, Flask, current_app, render_template, request, stream_with_context
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
@@ -26,6 +28,17 @@ from callcenter.store.reports import CallFilter
 from web.security import role_required
 
 bp = Blueprint("supervisor", __name__)
+
+
+@bp.record_once
+def _configure_wallboard(state: BlueprintSetupState) -> None:
+    """Give the live wallboard the clinic's time zone, for today's figures."""
+    from web import notifier_for, settings
+
+    app = cast(Flask, state.app)
+    with app.app_context():
+        notifier_for(app).board.configure(timezone=settings().timezone)
+
 
 DISPOSITION_LABELS = {
     "answered": "отвечен",
@@ -72,6 +85,31 @@ def calls_today() -> str:
             for call, outcome in users.list_calls_since(s, since=midnight)
         ]
     return render_template("supervisor/calls_today.html", rows=rows, day=midnight.date())
+
+
+OPERATOR_STATUS_LABELS = {
+    "free": "свободен",
+    "ringing": "звонит",
+    "on_call": "разговор",
+    "wrap_up": "после звонка",
+    "paused": "пауза",
+    "unavailable": "недоступен",
+}
+
+
+@bp.get("/wallboard")
+@role_required("supervisor")
+def wallboard() -> str:
+    """Show the live wallboard: callers waiting, administrators' states, today's figures.
+
+    The page starts from the board as it is now; Socket.IO keeps it current.
+    """
+    from web import notifier_for
+
+    board = notifier_for(current_app).board.snapshot()
+    return render_template(
+        "supervisor/wallboard.html", board=board, status_labels=OPERATOR_STATUS_LABELS
+    )
 
 
 # --- Reports: dashboard, administrators, call list, CSV exports -------------------------------
