@@ -72,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
 
+    p = sub.add_parser("retention", help="delete recordings and transcripts older than N days")
+    p.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
+    p.add_argument("--days", type=int, default=None, help="override RETENTION_DAYS for this run")
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
+
+    p = sub.add_parser("forget", help='"forget me": remove a person\'s data, anonymize calls')
+    p.add_argument("phone", metavar="PHONE", help="any of the person's numbers, any usual form")
+    p.add_argument(
+        "--keep-do-not-call",
+        action="store_true",
+        help="also put the person's numbers (as hashes) on the do-not-call list",
+    )
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
+
     p = sub.add_parser("simulate", help="AMI simulator serving recorded traces", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -290,7 +304,35 @@ def _safe_url(url: str) -> str:
     return f"{scheme_user}:***@{tail}"
 
 
+def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete recordings and transcripts older than RETENTION_DAYS; print what went."""
+    from callcenter.privacy.commands import run_retention_command
+
+    if args.db:
+        settings = settings.with_overrides(database_url=args.db)
+    return run_retention_command(
+        settings, dry_run=args.dry_run, days=args.days, out=sys.stdout, err=sys.stderr
+    )
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    """Forget a person by phone number; print the counts of what was removed."""
+    from callcenter.privacy.commands import run_forget_command
+
+    if args.db:
+        settings = settings.with_overrides(database_url=args.db)
+    return run_forget_command(
+        settings,
+        phone=args.phone,
+        add_do_not_call=args.keep_do_not_call,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
 _COMMANDS = {
+    "retention": cmd_retention,
+    "forget": cmd_forget,
     "replay": cmd_replay,
     "tasks": cmd_tasks,
     "db": cmd_db,

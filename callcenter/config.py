@@ -132,6 +132,13 @@ class Settings:
     # The queue's ``wrapuptime`` (asterisk_config/queues.conf): Asterisk announces no event
     # when an operator's wrap-up ends, so the tracker times it.
     queue_wrapup_s: float = 2.0
+    # Recordings and transcripts of calls older than this many days are deleted by the
+    # worker's daily retention job and `callcenter retention` (0 = keep them forever).
+    retention_days: int = 0
+    # A recorded call still without a finished transcript this many minutes after it ended is
+    # queued for transcription again (a failed or lost job), at most this many times.
+    transcribe_requeue_after_min: int = 30
+    transcribe_max_requeues: int = 3
     # True only for `callcenter demo` and tests: allows the default secrets above.
     demo: bool = False
 
@@ -187,6 +194,13 @@ class Settings:
                 env, "TRANSCRIBE_MAX_DURATION", d.transcribe_max_duration_s
             ),
             queue_wrapup_s=_float(env, "QUEUE_WRAPUP", d.queue_wrapup_s),
+            retention_days=_int(env, "RETENTION_DAYS", d.retention_days, 0),
+            transcribe_requeue_after_min=_int(
+                env, "TRANSCRIBE_REQUEUE_AFTER", d.transcribe_requeue_after_min, 1
+            ),
+            transcribe_max_requeues=_int(
+                env, "TRANSCRIBE_MAX_REQUEUES", d.transcribe_max_requeues, 0
+            ),
             demo=demo,
         )
 

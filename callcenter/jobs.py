@@ -24,6 +24,7 @@ from huey.consumer import Consumer
 from callcenter.config import Settings
 from callcenter.dialer.on_demand import register_on_demand_tasks
 from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
+from callcenter.maintenance import register_maintenance_tasks
 from callcenter.notify import NullNotifier
 from callcenter.speech.jobs import register_speech_tasks
 from callcenter.store.dialer import sqlite_database_path
@@ -118,7 +119,8 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> int:
     huey = build_huey(settings)
     register_dialer_tasks(huey, settings)
     register_on_demand_tasks(huey, settings)
-    register_speech_tasks(huey, settings)
+    speech = register_speech_tasks(huey, settings)
+    register_maintenance_tasks(huey, settings, transcribe=speech.transcribe_call)
     count = workers if workers is not None else settings.worker_threads
     log.info("worker: Huey %s, %d thread(s)", type(huey).__name__, count)
     consumer = Consumer(huey, workers=count, worker_type="thread", periodic=True)

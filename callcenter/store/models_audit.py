@@ -3,6 +3,7 @@
 ``audit_log``: who opened which patient card, transcript or recording and when, plus the
 privacy actions themselves ("forget me", retention runs). A subject is named by its kind and id;
 a phone number is never stored here, only its SHA-256 (as the do-not-call list keeps it).
+``transcript_requeues``: the maintenance sweep's count of re-queued transcription jobs.
 """
 
 from __future__ import annotations
@@ -35,3 +36,17 @@ class AuditEntry(Base):
     subject_id: Mapped[str] = mapped_column(String(64))
     # What a privacy action did (counts), never personal data.
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TranscriptRequeue(Base):
+    """How often the maintenance sweep queued a call's transcription again, and when last.
+
+    One row per call that needed it; the sweep never re-queues a call more than
+    ``TRANSCRIBE_MAX_REQUEUES`` times, nor twice within ``TRANSCRIBE_REQUEUE_AFTER``.
+    """
+
+    __tablename__ = "transcript_requeues"
+
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requeues: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime]

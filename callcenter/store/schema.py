@@ -10,6 +10,7 @@ from __future__ import annotations
 from callcenter.store import (
     models,
     models_audit,
+    models_corrections,
     models_dialer,
     models_patients,
     models_playbook,
@@ -24,6 +25,7 @@ __all__ = [
     "metadata",
     "models",
     "models_audit",
+    "models_corrections",
     "models_dialer",
     "models_patients",
     "models_playbook",

@@ -1,4 +1,4 @@
-"""Audit: the access log of personal data and privacy actions.
+"""Audit: the access log of personal data and privacy actions; re-queued transcriptions.
 
 Revision ID: 0011_audit
 Revises: 0001
@@ -22,7 +22,7 @@ UTC_DATETIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    """Create the audit_log table and its two indexes."""
+    """Create the audit_log table with its two indexes, and transcript_requeues."""
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -36,10 +36,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_log_at_id", "audit_log", ["at", "id"])
     op.create_index("ix_audit_log_username_at", "audit_log", ["username", "at"])
+    op.create_table(
+        "transcript_requeues",
+        sa.Column("linkedid", sa.String(length=64), nullable=False),
+        sa.Column("requeues", sa.Integer(), nullable=False),
+        sa.Column("last_at", UTC_DATETIME, nullable=False),
+        sa.PrimaryKeyConstraint("linkedid", name=op.f("pk_transcript_requeues")),
+    )
 
 
 def downgrade() -> None:
-    """Drop the audit log."""
+    """Drop the audit log and the re-queue counts."""
+    op.drop_table("transcript_requeues")
     op.drop_index("ix_audit_log_username_at", table_name="audit_log")
     op.drop_index("ix_audit_log_at_id", table_name="audit_log")
     op.drop_table("audit_log")
