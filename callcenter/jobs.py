@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from huey.consumer import Consumer
 
+from callcenter.ami.commands import register_command_tasks
 from callcenter.config import Settings
+from callcenter.consumers import WorkerConsumer
 from callcenter.dialer.on_demand import register_on_demand_tasks
 from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
 from callcenter.maintenance import register_maintenance_tasks
@@ -119,10 +120,11 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> int:
     huey = build_huey(settings)
     register_dialer_tasks(huey, settings)
     register_on_demand_tasks(huey, settings)
+    register_command_tasks(huey, settings)  # the panel's QueuePause when it runs alone
     speech = register_speech_tasks(huey, settings)
     register_maintenance_tasks(huey, settings, transcribe=speech.transcribe_call)
     count = workers if workers is not None else settings.worker_threads
     log.info("worker: Huey %s, %d thread(s)", type(huey).__name__, count)
-    consumer = Consumer(huey, workers=count, worker_type="thread", periodic=True)
+    consumer = WorkerConsumer(huey, workers=count, worker_type="thread", periodic=True)
     consumer.run()
     return 0

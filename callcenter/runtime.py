@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from huey.consumer import Consumer
 
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Settings
+from callcenter.consumers import EmbeddedConsumer
 from callcenter.dialer.worker import DialerProcess
 from callcenter.dispatch import EffectDispatcher, StoreWriter, TrackingListener
 from callcenter.health import LinkHealth, Readiness, start_ops_server, watch_store_writer
@@ -31,6 +32,9 @@ from callcenter.metrics import Metrics, MetricsNotifier
 from callcenter.notify import ConsoleNotifier, FanoutNotifier, Notifier
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.sink import SqlCallSink, list_open_task_rows, open_call_sink
+
+if TYPE_CHECKING:
+    from web.operator.live import LivePanel
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +170,6 @@ def run_serve(settings: Settings) -> int:
     return 0
 
 
-class EmbeddedConsumer(Consumer):
-    """Huey's consumer run from threads of a process whose signals asyncio already handles
-    (``serve``, ``demo``): same workers and scheduler as ``callcenter worker``, no handlers."""
-
-    def _set_signal_handlers(self) -> None:
-        """Leave SIGINT/SIGTERM to the process's event loop."""
-
-
 @dataclass
 class _Clinic:
     """One process running the whole clinic: the AMI link, the panel and the Huey worker."""
@@ -226,6 +222,8 @@ async def _clinic(
             settings, notifier=FanoutNotifier(*notifiers), store_calls=True
         )
         metrics.watch_ami(lambda: process.client.stats)
+        if panel is not None and panel.live is not None:
+            panel.live.commands.bind(process.client)  # the panel's QueuePause uses this link
         loop = asyncio.get_running_loop()
         running = threading.Lock()
 
@@ -353,6 +351,7 @@ def run_demo(
 class _Panel:
     url: str
     notifier: Notifier
+    live: LivePanel | None = None  # the panel's AMI command port and operator states
 
 
 @contextlib.asynccontextmanager
@@ -364,6 +363,7 @@ async def _web_panel(
     ``readiness`` and ``metrics`` let /readyz and /metrics report this process's listener.
     """
     from web import create_app, notifier_for
+    from web.operator.live import install_live_panel
     from web.server import start_web_in_thread
 
     settings.require_production_secrets(need_web=True, need_ami=False)
@@ -371,9 +371,10 @@ async def _web_panel(
         settings, secure_cookies=settings.web_https, readiness=readiness, metrics=metrics
     )
     notifier = notifier_for(app)
+    live = install_live_panel(app)
     server = start_web_in_thread(app, host=settings.web_host, port=settings.web_port)
     try:
-        yield _Panel(url=server.url, notifier=notifier)
+        yield _Panel(url=server.url, notifier=FanoutNotifier(notifier, live.states), live=live)
     finally:
         # Stop order: the listener is already stopped; flush pops, then stop serving.
         notifier.flush()
