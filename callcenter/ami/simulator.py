@@ -188,6 +188,10 @@ class OriginateRequest:
 
 
 OutcomeRule = Callable[[OriginateRequest], Outcome]
+#: on_play(session, trace name, map_id): map_id turns a recorded id into this play's id.
+PlayObserver = Callable[["SimSession", str, Callable[[str], str]], None]
+#: on_frame(session, frame text) for every event frame written whole to the socket.
+FrameObserver = Callable[["SimSession", str], None]
 
 
 def _split_caller_id(caller_id: str | None) -> tuple[str | None, str | None]:
@@ -858,6 +862,8 @@ class SimSession:
                     await self.writer.drain()
                     log.info("simulator: dropping %s mid-frame", self.peer)
                     return
+                if kind == "event" and self.sim.on_frame is not None:
+                    self.sim.on_frame(self, data.decode("utf-8"))
                 buf += data
             if self._queued_bytes < _HIGH_WATER_BYTES // 2:
                 self._room.set()
@@ -1007,6 +1013,8 @@ class SimSession:
             sim.stats.plays_started += 1
             for trace in sim.traces:
                 rewrite = sim._rewrite_for(trace.block) if fresh else None
+                if sim.on_play is not None:
+                    sim.on_play(self, trace.name, rewrite.map_id if rewrite else str)
                 start = loop.time()
                 for i, (t, raw) in enumerate(trace.block.frames):
                     if sim.speed > 0:
@@ -1120,6 +1128,8 @@ class AmiSimulator:
         rewrite_first_play: bool = False,
         reject_logins: bool = False,
         status: Literal["auto", "live", "recorded"] = "auto",
+        on_play: PlayObserver | None = None,
+        on_frame: FrameObserver | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
@@ -1143,6 +1153,10 @@ class AmiSimulator:
         #: Runtime switches for tests.
         self.reject_logins = reject_logins
         self.outcome_rule = outcome_rule
+        #: Observers for soak tests: each trace play (with its id renumbering) as it starts,
+        #: and each event frame handed whole to a client's socket (never a frame cut short).
+        self.on_play = on_play
+        self.on_frame = on_frame
 
         self.traces = [load_trace(str(t)) for t in traces]
         # CoreShowChannels/QueueStatus: from what each session was sent while traces play,
