@@ -25,7 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("trace", help="a .jsonl or verbatim .ami trace, or a shipped trace name")
     p.add_argument("--db", metavar="URL", help="also persist calls and tasks to this database")
 
-    p = sub.add_parser("tasks", help="list open callback tasks")
+    p = sub.add_parser("tasks", help="list callback tasks: due, scheduled, refused, closed")
+    p.add_argument(
+        "--status",
+        choices=["open", "due", "scheduled", "refused", "closed", "all"],
+        default="open",
+        help="which tasks (default: open = due and scheduled)",
+    )
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="show at most N tasks")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
 
@@ -151,23 +158,49 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_tasks(args: argparse.Namespace, settings: Settings) -> int:
-    """List open callback tasks, most urgent first."""
-    from callcenter.store.sink import list_open_task_rows
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
-    rows = list_open_task_rows(args.db or settings.database_url)
+
+def cmd_tasks(args: argparse.Namespace, settings: Settings) -> int:
+    """List callback tasks: due (most urgent first), scheduled, refused and closed (with why)."""
+    from datetime import UTC, datetime
+
+    from callcenter.store.db import create_db_engine, create_session_factory
+    from callcenter.store.dialer import list_task_rows
+
+    engine = create_db_engine(args.db or settings.database_url)
+    try:
+        with create_session_factory(engine)() as session:
+            rows = list_task_rows(
+                session, now=datetime.now(UTC), status=args.status, limit=args.limit
+            )
+    finally:
+        engine.dispose()
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return 0
     if not rows:
-        print("no open tasks")
+        print(f"no {'' if args.status == 'all' else args.status + ' '}tasks")
         return 0
-    print(f"{'id':>5}  {'phone':<13} {'reason':<15} {'drops':>5}  {'opened (UTC)':<19}  due (UTC)")
+    print(
+        f"{'id':>5}  {'state':<9} {'phone':<13} {'reason':<15} {'tries':>5}  "
+        f"{'opened (UTC)':<19}  {'due / closed (UTC)':<19}  why / operator"
+    )
     for r in rows:
+        closed = r["state"] in ("refused", "closed")
+        when = r["closed_at"] if closed else r["due_at"]
+        why = r["close_reason"] if closed else r["assigned_extension"]
         print(
-            f"{r['id']:>5}  {r['phone']:<13} {r['reason']:<15} {r['dropped_calls']:>5}  "
-            f"{r['opened_at'][:19]:<19}  {(r['due_at'] or '')[:19]}"
+            f"{r['id']:>5}  {r['state']:<9} {r['phone']:<13} {r['reason']:<15} "
+            f"{r['attempts']:>5}  {r['opened_at'][:19]:<19}  {(when or '')[:19]:<19}  {why or ''}"
         )
     return 0
 

@@ -8,7 +8,7 @@ One sweep (``Dialer.run_once``):
 2. A claimed task with an attempt left unfinished under an expired lease is *not* dialled
    again: the stored call carrying its ``CALLBACK_TASK`` gives the outcome (or ``unknown``).
 3. Rules before any I/O: working hours (``tasks.schedule``; out of hours → due at the next
-   slot), consent (refused → closed ``refused`` with the reason), a dialable number (else
+   slot), consent (refused → status ``refused`` with the consent's reason), a dialable number (else
    closed ``undialable``), a free operator (the tracker's ``OperatorStateChanged``: nobody on a
    call, ringing or in wrap-up is rung).
 4. Consent is asked again immediately before the Originate is sent: a withdrawal made a second
@@ -137,7 +137,7 @@ class ConsentScreeningNotifier:
     """A ``Notifier`` that checks consent as soon as a task is opened, then passes every event on.
 
     The first of the two consent checks: a task whose call is not allowed (do-not-call, no
-    consent for a marketing call) is closed ``refused`` with the reason at once, instead of
+    consent for a marketing call) gets status ``refused`` with the reason at once, instead of
     waiting in the queue. ``task_changed`` runs on the store writer's thread after the commit,
     so the check may use the database.
     """
@@ -188,9 +188,9 @@ class ConsentScreeningNotifier:
                     task_id=notice.task_id,
                     phone=notice.phone,
                     reason=notice.reason,
-                    status="closed",
+                    status=store.TASK_REFUSED,
                     linkedid=notice.linkedid,
-                    detail=f"refused: {verdict.reason}",
+                    detail=verdict.reason,
                 )
             )
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.errors import CallcenterError
 from callcenter.patients.phone import normalize_phone
+from callcenter.store import dialer as store_dialer
 from callcenter.store import queries
 from callcenter.store.models import Task, TaskAttempt, TaskEvent
 from callcenter.store.models_dialer import TaskLease
@@ -36,7 +37,7 @@ from callcenter.tasks.rules import TaskKind
 from callcenter.tasks.schedule import DROPPED_CALL_REASONS
 
 #: A task whose call the patient's consent does not allow (``close_reason`` says why).
-TASK_REFUSED = "refused"
+TASK_REFUSED = store_dialer.TASK_REFUSED
 
 #: Why an operator may close a task by hand.
 OPERATOR_CLOSE_REASONS: tuple[str, ...] = (
@@ -160,7 +161,9 @@ def _items(session: Session, tasks: Sequence[Task], *, now: datetime) -> list[Ca
             select(TaskAttempt.task_id, TaskAttempt.outcome).join(
                 latest, TaskAttempt.id == latest.c.last_id
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     items = []
     for task in tasks:
@@ -202,14 +205,18 @@ def _patient_names(
             select(PatientPhone.phone, PatientPhone.patient_id).where(
                 PatientPhone.phone.in_(sorted(by_phone))
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     wanted = by_id | set(owners.values())
     names = (
         dict(
             session.execute(
                 select(Patient.id, Patient.full_name).where(Patient.id.in_(sorted(wanted)))
-            ).tuples().all()
+            )
+            .tuples()
+            .all()
         )
         if wanted
         else {}

@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import case, or_, select
 from sqlalchemy.engine import make_url
@@ -37,6 +38,10 @@ from callcenter.tasks.schedule import (
 
 EVENT_ATTEMPT = "attempt"
 EVENT_REFUSED = "refused"
+#: A task whose call consent does not allow; ``close_reason`` holds the consent's reason.
+TASK_REFUSED = "refused"
+#: Every status a task can have, in the order ``callcenter tasks`` shows them.
+TASK_STATUSES = (queries.TASK_OPEN, TASK_REFUSED, queries.TASK_CLOSED)
 
 
 # -- clinic settings ------------------------------------------------------------------------
@@ -82,6 +87,60 @@ def clinic_settings_history(session: Session) -> list[ClinicSettingsVersion]:
             )
         )
     )
+
+
+# -- listing (``callcenter tasks``) ------------------------------------------------------------
+
+#: What ``list_task_rows`` can show: open = due + scheduled; all = every task.
+TASK_LIST_FILTERS = ("open", "due", "scheduled", "refused", "closed", "all")
+
+
+def list_task_rows(
+    session: Session, *, now: datetime, status: str = "open", limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Return tasks as JSON-ready dicts with their ``state``: due, scheduled, refused, closed.
+
+    Order: due tasks in callback order (dropped callers first, older first), then scheduled
+    ones by due time, then refused and closed ones, the latest first. For refused and closed
+    tasks ``close_reason`` says why (for refused: the consent's reason, e.g. ``do_not_call``).
+
+    :raises ValueError: an unknown ``status`` filter or a limit below 1.
+    """
+    if status not in TASK_LIST_FILTERS:
+        raise ValueError(f"unknown task status {status!r}; one of {', '.join(TASK_LIST_FILTERS)}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    wanted = {
+        "open": ("due", "scheduled"),
+        "all": ("due", "scheduled", TASK_REFUSED, queries.TASK_CLOSED),
+    }.get(status, (status,))
+    priority = case((Task.reason.in_(sorted(DROPPED_CALL_REASONS)), 0), else_=1)
+    rows: list[dict[str, Any]] = []
+    for state in wanted:
+        room = None if limit is None else limit - len(rows)
+        if room is not None and room <= 0:
+            break
+        query = select(Task)
+        if state == "due":
+            query = query.where(Task.status == queries.TASK_OPEN, Task.due_at <= now).order_by(
+                priority, Task.opened_at, Task.id
+            )
+        elif state == "scheduled":
+            query = query.where(Task.status == queries.TASK_OPEN, Task.due_at > now).order_by(
+                Task.due_at, Task.id
+            )
+        else:
+            query = query.where(Task.status == state).order_by(
+                Task.closed_at.desc(), Task.id.desc()
+            )
+        if room is not None:
+            query = query.limit(room)
+        for task in session.scalars(query):
+            row = queries.task_row(task)
+            row["state"] = state
+            row["assigned_extension"] = task.assigned_extension
+            rows.append(row)
+    return rows
 
 
 # -- claims ---------------------------------------------------------------------------------
@@ -347,7 +406,9 @@ def close_task_for(
 ) -> bool:
     """Close an open task for a dialer reason (refused, undialable); return False if not open.
 
-    The reason is ``close_reason``; why in words is the closing event's ``detail``.
+    ``undialable``: status ``closed``, the reason is ``close_reason`` and why in words the
+    closing event's ``detail``. ``refused``: status ``refused``, ``close_reason`` is the
+    consent's reason (``detail``, e.g. ``do_not_call``), recorded by a ``refused`` event.
     """
     task = queries.get_task(session, task_id=task_id)
     if task is None:
@@ -364,6 +425,14 @@ def close_task_for(
 def _close(
     session: Session, *, task: Task, reason: CloseReasonDialer, at: datetime, detail: str | None
 ) -> None:
+    if reason is CloseReasonDialer.REFUSED:
+        # Consent does not allow the call: status ``refused``, the consent's reason recorded.
+        why = detail or str(reason)
+        task.status = TASK_REFUSED
+        task.closed_at = at
+        task.close_reason = why[:32]
+        session.add(TaskEvent(task_id=task.id, at=at, kind=EVENT_REFUSED, detail=why))
+        return
     task.status = queries.TASK_CLOSED
     task.closed_at = at
     task.close_reason = str(reason)

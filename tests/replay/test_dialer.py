@@ -321,8 +321,8 @@ def test_consent_withdrawn_after_the_task_opened_refuses_before_any_call(db_url)
     run(scenario)
     assert (results[0].action, results[0].detail) == ("refused", "do_not_call")
     (task,) = tasks(db_url)
-    assert (task.status, task.close_reason) == ("closed", "refused")
-    assert task.events[-1].detail == "do_not_call"
+    assert (task.status, task.close_reason) == ("refused", "do_not_call")
+    assert (task.events[-1].kind, task.events[-1].detail) == ("refused", "do_not_call")
     assert attempts(db_url) == []
 
 
@@ -352,6 +352,7 @@ def test_clock_at_205959_starts_no_call_and_the_task_waits_for_the_morning(db_ur
 def test_task_is_refused_as_soon_as_it_opens_when_the_number_is_on_the_do_not_call_list(db_url):
     """The first consent check runs when the task is opened: refused at once, with the reason."""
     seen = []
+    notifier = RecordingNotifier()
 
     def do_not_call(*, phone: str, kind: str, at: datetime) -> Permission:
         seen.append((phone, kind))
@@ -361,7 +362,7 @@ def test_task_is_refused_as_soon_as_it_opens_when_the_number_is_on_the_do_not_ca
         async with AmiSimulator(traces=["queue_timeout"], speed=0, port=0, secret=SECRET) as sim:
             process = build_dialer_process(
                 settings_for(db_url, sim.port),
-                notifier=RecordingNotifier(),
+                notifier=notifier,
                 store_calls=True,
                 config=CONFIG,
                 consent=do_not_call,
@@ -370,7 +371,7 @@ def test_task_is_refused_as_soon_as_it_opens_when_the_number_is_on_the_do_not_ca
             await process.start()
             try:
                 await wait_until(
-                    lambda: [t.status for t in tasks(db_url)] == ["closed"], 15, what="refusal"
+                    lambda: [t.status for t in tasks(db_url)] == ["refused"], 15, what="refusal"
                 )
                 assert await process.dialer.run_once() == []
             finally:
@@ -380,4 +381,8 @@ def test_task_is_refused_as_soon_as_it_opens_when_the_number_is_on_the_do_not_ca
     run(scenario)
     assert seen == [(MISSED_CALLER, "service")]
     (task,) = tasks(db_url)
-    assert (task.close_reason, task.events[-1].detail) == ("refused", "do_not_call")
+    assert (task.status, task.close_reason) == ("refused", "do_not_call")
+    assert (task.events[-1].kind, task.events[-1].detail) == ("refused", "do_not_call")
+    notices = [e[1] for e in notifier.events if e[0] == "task_changed"]
+    (notice,) = [n for n in notices if n.status == "refused"]
+    assert (notice.task_id, notice.detail) == (task.id, "do_not_call")

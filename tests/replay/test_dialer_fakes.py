@@ -179,8 +179,8 @@ def test_marketing_task_without_consent_is_refused_with_the_reason(session_facto
     assert originator.requests == []
     with session_factory() as session:
         task = session.get(Task, task_id)
-        assert (task.status, task.close_reason) == ("closed", "refused")
-        assert task.events[-1].detail == "unknown_number"
+        assert (task.status, task.close_reason) == ("refused", "unknown_number")
+        assert (task.events[-1].kind, task.events[-1].detail) == ("refused", "unknown_number")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from callcenter.store import dialer
+from callcenter.store import dialer, queries
 from callcenter.store.models import Task, TaskAttempt, TaskEvent
 from callcenter.tasks.schedule import (
     AttemptOutcome,
@@ -169,8 +169,8 @@ def test_finish_attempt_on_a_task_already_closed_keeps_it_closed(session_factory
         assert events == []  # closed once, by whoever came first
 
 
-def test_refused_task_is_closed_with_the_reason(session_factory):
-    """A refused task records why: close_reason "refused", the why in the closing event."""
+def test_refused_task_gets_status_refused_with_the_reason(session_factory):
+    """A refused task records why: status "refused", the consent's reason as close_reason."""
     task_id = add_task(session_factory, phone="+79000000001")
     with session_factory.begin() as session:
         assert dialer.close_task_for(
@@ -183,8 +183,11 @@ def test_refused_task_is_closed_with_the_reason(session_factory):
         )
     with session_factory() as session:
         task = session.get(Task, task_id)
-        assert (task.status, task.close_reason) == ("closed", "refused")
-        assert [e.detail for e in task.events] == ["do_not_call"]
+        assert (task.status, task.close_reason, task.closed_at) == ("refused", "do_not_call", NOW)
+        assert [(e.kind, e.detail) for e in task.events] == [("refused", "do_not_call")]
+        # No longer open: the number may get a new task, and the list leaves it out.
+        assert queries.find_open_task(session, phone="+79000000001") is None
+        assert task_id not in [t.id for t in queries.list_open_tasks(session)]
 
 
 @pytest.mark.postgres
