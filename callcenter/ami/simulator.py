@@ -1,7 +1,8 @@
 """An AMI server on asyncio that plays recorded Asterisk 22 traffic (demo, tests, load).
 
 It speaks enough AMI for our client and for panoramisk: the banner, ``Login`` (accepted or
-``Authentication failed``), ``Ping``, ``Logoff``, ``Originate`` and the status actions recorded
+``Authentication failed``), ``Ping``, ``Logoff``, ``Originate``, ``QueuePause`` (for the recorded
+queue members, with a ``QueueMemberPause`` event to every session) and the status actions recorded
 in ``state_snapshot`` (``QueueStatus``, ``CoreShowChannels``, ``Status``, ``QueueSummary``).
 Each logged-in client gets the configured traces played at real speed, ×N, or as fast as the
 socket takes them (``speed=0``), once, ``plays`` times or forever, from its login on (each
@@ -795,6 +796,8 @@ class SimSession:
     def _enqueue(self, raw: str, kind: str) -> None:
         self._drained.clear()
         if kind == "event":
+            if self.sim.queue_pauses and raw.startswith("Event: QueueMemberStatus\r\n"):
+                raw = self.sim.with_pause_state(raw)
             self.state.feed(raw)
         data = raw.encode("utf-8")
         self._out.append((data, kind))
@@ -943,6 +946,8 @@ class SimSession:
             )
         elif action == "originate":
             self._originate(fields, action_id)
+        elif action == "queuepause":
+            self._queue_pause(fields, action_id)
         elif action == "coreshowchannels" and self.sim.live_status:
             for raw in self.state.core_show_channels(action_id):
                 self._enqueue(raw, _kind(raw))
@@ -1028,6 +1033,34 @@ class SimSession:
             sim.stats.plays_completed += 1
         await self._drained.wait()  # "done" means written to the socket, not just queued
         sim._play_done.set()
+
+    def _queue_pause(self, fields: list[tuple[str, str]], action_id: str | None) -> None:
+        """Answer ``QueuePause`` as app_queue does, then tell every session ``QueueMemberPause``."""
+        interface = _get(fields, "Interface") or ""
+        paused_value = _get(fields, "Paused") or ""
+        if not interface:
+            self._reply(action_id, "Error", [("Message", "Need 'Interface' parameter.")])
+            return
+        if not paused_value:
+            self._reply(action_id, "Error", [("Message", "Need 'Paused' parameter.")])
+            return
+        paused = paused_value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
+        frames = self.sim.pause_member(
+            interface=interface,
+            paused=paused,
+            queue=_get(fields, "Queue") or None,
+            reason=_get(fields, "Reason") or "",
+        )
+        if not frames:
+            self._reply(action_id, "Error", [("Message", "Interface not found")])
+            return
+        message = "Interface paused successfully" if paused else "Interface unpaused successfully"
+        self._reply(action_id, "Success", [("Message", message)])
+        # An event, not a reply: every logged-in session (the listener's too) gets it.
+        for session in self.sim.live_sessions:
+            if session.logged_in:
+                for raw in frames:
+                    session._enqueue(raw, "event")
 
     def _originate(self, fields: list[tuple[str, str]], action_id: str | None) -> None:
         sim = self.sim
@@ -1174,6 +1207,9 @@ class AmiSimulator:
             1 + max((b.channel_seqs[1] for b in blocks if b.channel_seqs), default=0)
         )
 
+        #: (queue, interface) -> (paused, reason) set through QueuePause; QueuePause requests.
+        self.queue_pauses: dict[tuple[str, str], tuple[bool, str]] = {}
+        self.pause_requests: list[dict[str, str]] = []
         self.stats = SimulatorStats()
         self.sessions: list[SimSession] = []
         self.originate_requests: list[OriginateRequest] = []
@@ -1228,6 +1264,73 @@ class AmiSimulator:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    # -- queue members (QueuePause) -------------------------------------------------------
+
+    def queue_members(self) -> list[dict[str, str]]:
+        """Return the recorded queue members (QueueStatus's QueueMember items, by field)."""
+        _, frames = self.action_replies.get("queuestatus", ("", []))
+        members = []
+        for raw in frames:
+            if raw.startswith("Event: QueueMember\r\n"):
+                members.append(dict(parse_action(raw.removesuffix(FRAME_END))))
+        return members
+
+    def pause_member(
+        self, *, interface: str, paused: bool, queue: str | None, reason: str
+    ) -> list[str]:
+        """Record a pause; return the ``QueueMemberPause`` frames (none: no such member).
+
+        The frames have the recorded ``QueueMemberStatus`` fields in their order.
+        """
+        self.pause_requests.append(
+            {"Interface": interface, "Paused": str(paused), "Queue": queue or "", "Reason": reason}
+        )
+        now = time.time()
+        frames = []
+        for m in self.queue_members():
+            if m.get("Location") != interface or (queue and m.get("Queue") != queue):
+                continue
+            key = (m.get("Queue", ""), interface)
+            self.queue_pauses[key] = (paused, reason if paused else "")
+            frames.append(
+                _frame(
+                    [
+                        ("Event", "QueueMemberPause"),
+                        ("Privilege", "agent,all"),
+                        ("Timestamp", f"{now:.6f}"),
+                        ("Queue", m.get("Queue")),
+                        ("MemberName", m.get("Name")),
+                        ("Interface", interface),
+                        ("StateInterface", m.get("StateInterface")),
+                        ("Membership", m.get("Membership")),
+                        ("Penalty", m.get("Penalty")),
+                        ("CallsTaken", m.get("CallsTaken")),
+                        ("LastCall", m.get("LastCall")),
+                        ("LastPause", str(int(now))),
+                        ("LoginTime", m.get("LoginTime")),
+                        ("InCall", m.get("InCall")),
+                        ("Status", m.get("Status")),
+                        ("Paused", "1" if paused else "0"),
+                        ("PausedReason", reason if paused else ""),
+                        ("Ringinuse", "0"),
+                        ("Wrapuptime", m.get("Wrapuptime")),
+                    ]
+                )
+            )
+        return frames
+
+    def with_pause_state(self, raw: str) -> str:
+        """Make a played ``QueueMemberStatus`` agree with the pauses asked for since."""
+        fields = dict(parse_action(raw.removesuffix(FRAME_END)))
+        state = self.queue_pauses.get((fields.get("Queue", ""), fields.get("Interface", "")))
+        if state is None:
+            return raw
+        paused, reason = state
+        raw = re.sub(r"\r\nPaused: [^\r]*\r\n", f"\r\nPaused: {int(paused)}\r\n", raw, count=1)
+        return re.sub(
+            r"\r\nPausedReason: [^\r]*\r\n", f"\r\nPausedReason: {reason}\r\n", raw, count=1
+        )
 
     # -- what tests use -------------------------------------------------------------------
 

@@ -27,8 +27,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from callcenter.errors import CallcenterError
 from callcenter.patients.card import (
     RECENT_CALLS,
     Card,
@@ -679,3 +681,80 @@ def add_patients(session: Session, *, patients: Sequence[DemoPatient]) -> int:
                 add_do_not_call(session, phone=phone, at=at, by="demo")
     session.flush()
     return len(new)
+
+
+# --- quick create (an unknown caller on the line) ------------------------------------------
+
+#: The longest name the patients table keeps.
+MAX_NAME_LENGTH = 200
+MAX_NOTE_LENGTH = 1000
+
+
+class PatientInputError(CallcenterError):
+    """A patient cannot be created from this input; ``code`` says which rule it broke.
+
+    Codes: ``name_required``, ``name_too_long``, ``bad_phone``, ``bad_birth_date``,
+    ``note_too_long``, ``phone_taken`` (then ``patient_id`` is the number's owner).
+    """
+
+    def __init__(self, code: str, message: str, *, patient_id: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.patient_id = patient_id
+
+
+def create_patient(
+    session: Session,
+    *,
+    full_name: str,
+    phone: str,
+    birth_date: date | None = None,
+    note: str | None = None,
+    author: str | None,
+    at: datetime,
+    today: date | None = None,
+) -> int:
+    """Create a patient with one number (normalized to E.164) and an optional note; return the id.
+
+    ``today`` (default: ``at``'s date) bounds the birth date: none in the future.
+
+    :raises PatientInputError: for an empty or too long name or note, a number that is not
+        one, a birth date in the future or before 1900, or a number another patient has.
+    """
+    name = " ".join(full_name.split())
+    if not name:
+        raise PatientInputError("name_required", "the patient's name is required")
+    if len(name) > MAX_NAME_LENGTH:
+        raise PatientInputError("name_too_long", f"name longer than {MAX_NAME_LENGTH} characters")
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        raise PatientInputError("bad_phone", f"{phone!r} is not a phone number")
+    if birth_date is not None:
+        last = today or at.date()
+        if birth_date > last or birth_date.year < 1900:
+            raise PatientInputError("bad_birth_date", f"birth date {birth_date} is not plausible")
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE_LENGTH:
+        raise PatientInputError("note_too_long", f"note longer than {MAX_NOTE_LENGTH} characters")
+    owner = find_patient_id(session, phone=normalized)
+    if owner is not None:
+        raise PatientInputError(
+            "phone_taken", f"{normalized} belongs to a patient", patient_id=owner
+        )
+    patient = Patient(full_name=name, birth_date=birth_date)
+    patient.phones.append(PatientPhone(phone=normalized))
+    try:
+        # A savepoint: another operator creating the same number at the same moment loses here
+        # (the unique phone), and the caller's transaction stays usable.
+        with session.begin_nested():
+            session.add(patient)
+            session.flush()
+    except IntegrityError as exc:
+        owner = find_patient_id(session, phone=normalized)
+        raise PatientInputError(
+            "phone_taken", f"{normalized} belongs to a patient", patient_id=owner
+        ) from exc
+    if text:
+        session.add(PatientNote(patient_id=patient.id, text=text, author=author, created_at=at))
+        session.flush()
+    return patient.id

@@ -83,21 +83,65 @@
     }
     var objections = script.objections || [];
     if (objections.length) {
-      var dl = document.createElement("dl");
-      dl.className = "objections";
+      var wrap = document.createElement("div");
+      wrap.className = "objections";
+      var buttons = document.createElement("div");
+      buttons.className = "objection-buttons";
+      wrap.appendChild(buttons);
       objections.forEach(function (o) {
-        var dt = document.createElement("dt");
-        dt.textContent = "«" + o.title + "»" + (o.shortcut ? " (" + o.shortcut + ")" : "");
-        var dd = document.createElement("dd");
-        dd.textContent = o.answer;
-        dl.appendChild(dt);
-        dl.appendChild(dd);
+        // The playbook's key N becomes Shift+N: the bare digits are the outcome buttons'.
+        var key = o.shortcut ? String(o.shortcut) : "";
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "objection";
+        b.dataset.objection = o.key;
+        b.dataset.shortcut = key;
+        if (key) {
+          var kbd = document.createElement("kbd");
+          kbd.textContent = "Shift+" + key.toUpperCase();
+          b.appendChild(kbd);
+          b.appendChild(document.createTextNode(" "));
+          b.title = "Клавиши Shift+" + key.toUpperCase();
+        }
+        b.appendChild(document.createTextNode("«" + o.title + "»"));
+        var answer = document.createElement("p");
+        answer.className = "objection-answer";
+        answer.dataset.objection = o.key;
+        answer.textContent = o.answer;
+        answer.hidden = true;
+        b.addEventListener("click", function () { showObjection(wrap, o.key); });
+        buttons.appendChild(b);
+        wrap.appendChild(answer);
       });
-      box.appendChild(dl);
+      box.appendChild(wrap);
     }
   }
 
+  function showObjection(wrap, key) {
+    wrap.querySelectorAll(".objection-answer").forEach(function (p) {
+      p.hidden = p.dataset.objection !== key || !p.hidden;
+    });
+    wrap.querySelectorAll("button.objection").forEach(function (b) {
+      var answer = wrap.querySelector('.objection-answer[data-objection="' + b.dataset.objection + '"]');
+      b.classList.toggle("chosen", !!answer && !answer.hidden);
+    });
+  }
+
+  var lastPop = {};
+  var reported = {};
+
+  // Tell the server a known patient's card is on this screen (the audit log of who saw whom).
+  function reportOpened(pop) {
+    var patient = pop.card && pop.card.patient;
+    if (!patient || !patient.id) { return; }
+    var key = pop.linkedid + ":" + patient.id;
+    if (reported[key]) { return; }
+    reported[key] = true;
+    post(pops.dataset.openedUrl, { linkedid: pop.linkedid }).catch(function () {});
+  }
+
   function render(pop) {
+    lastPop[pop.linkedid] = pop;
     var el = findPop(pop.linkedid);
     if (!el) {
       el = template.content.firstElementChild.cloneNode(true);
@@ -112,6 +156,16 @@
     el.querySelector(".name").textContent =
       (patient && patient.full_name) || pop.caller_name || "Новый звонящий";
     el.querySelector(".phone").textContent = card.phone || pop.caller || "номер скрыт";
+    el.dataset.phone = card.phone || "";
+    el.querySelector(".call-this").hidden = !card.phone;
+    var create = el.querySelector("form.quick-create");
+    // An unknown caller whose number we know: the operator can create the patient now.
+    var canCreate = !patient && !!card.phone;
+    if (canCreate && create.hidden) {
+      create.elements.phone.value = card.phone;
+      create.elements.linkedid.value = pop.linkedid;
+    }
+    create.hidden = !canCreate;
 
     var visit = card.last_visit;
     var visitText = "";
@@ -149,6 +203,7 @@
     form.elements.linkedid.value = pop.linkedid;
     form.hidden = !(pop.state === "live" || pop.state === "ended");
     updateIdle();
+    reportOpened(pop);
   }
 
   function withdraw(linkedid) {
@@ -167,6 +222,14 @@
   }
 
   function wireForm(el) {
+    var create = el.querySelector("form.quick-create");
+    create.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      createPatient(create, el);
+    });
+    el.querySelector(".call-this").addEventListener("click", function () {
+      clickToCall(el.dataset.phone, el.querySelector(".call-error"));
+    });
     var form = el.querySelector("form.outcome");
     form.querySelectorAll("[data-outcome]").forEach(function (b) {
       b.addEventListener("click", function () { chooseOutcome(form, b.dataset.outcome); });
@@ -211,16 +274,52 @@
     return null;
   }
 
+  // The card whose objection answers the keys open: the live call first, else the newest.
+  function activeScript() {
+    var live = pops.querySelector('article.pop[data-state="live"] .objections');
+    return live || pops.querySelector("article.pop .objections");
+  }
+
+  function isTyping(target) {
+    if (!target || !target.tagName) { return false; }
+    var tag = target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
+  }
+
+  function objectionFor(wrap, ev) {
+    var buttons = wrap.querySelectorAll("button.objection");
+    for (var i = 0; i < buttons.length; i++) {
+      var key = buttons[i].dataset.shortcut || "";
+      if (!key) { continue; }
+      // ev.code, not ev.key: Shift+1 types "!" (and the layout may be Russian).
+      var digit = /^[0-9]$/.test(key);
+      if (digit ? (ev.code === "Digit" + key || ev.code === "Numpad" + key)
+                : ev.key.toLowerCase() === key.toLowerCase()) {
+        return buttons[i];
+      }
+    }
+    return null;
+  }
+
   document.addEventListener("keydown", function (ev) {
     var form = activeForm();
-    if (!form) { return; }
-    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+    if (form && ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
       ev.preventDefault();
       form.requestSubmit();
       return;
     }
-    var tag = (ev.target && ev.target.tagName) || "";
-    if (tag === "INPUT" || tag === "TEXTAREA" || ev.ctrlKey || ev.altKey || ev.metaKey) { return; }
+    // Never steal keys from a field the operator is typing in.
+    if (isTyping(ev.target) || ev.ctrlKey || ev.altKey || ev.metaKey) { return; }
+    if (ev.shiftKey) {
+      var wrap = activeScript();
+      var objection = wrap && objectionFor(wrap, ev);
+      if (objection) {
+        ev.preventDefault();
+        showObjection(wrap, objection.dataset.objection);
+      }
+      return;
+    }
+    if (!form) { return; }
     var button = form.querySelector('[data-key="' + ev.key + '"]');
     if (button) {
       ev.preventDefault();
@@ -228,11 +327,200 @@
     }
   });
 
+  // POST a form (or fields) with the CSRF token; resolves to {ok, status, body}.
+  function post(url, data) {
+    var body = data instanceof FormData ? data : new FormData();
+    if (!(data instanceof FormData)) {
+      Object.keys(data || {}).forEach(function (k) { body.append(k, data[k]); });
+    }
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" },
+      credentials: "same-origin"
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (b) {
+        return { ok: resp.ok, status: resp.status, body: b };
+      });
+    });
+  }
+
+  function failText(r, fallback) {
+    return (r.body && r.body.message) || fallback;
+  }
+
+  var NO_SERVER = "Нет связи с сервером: ничего не изменилось.";
+
+  // -- unknown caller: quick create --------------------------------------------------------
+
+  function createPatient(form, el) {
+    var error = form.querySelector(".form-error");
+    error.textContent = "";
+    if (!form.elements.full_name.value.trim()) {
+      error.textContent = "Укажите ФИО пациента.";
+      form.elements.full_name.focus();
+      return;
+    }
+    post(form.action, new FormData(form)).then(function (r) {
+      if (!r.ok) { error.textContent = failText(r, "Пациент не создан."); return; }
+      var linkedid = el.dataset.linkedid;
+      var pop = r.body.pop || Object.assign({}, lastPop[linkedid] || { linkedid: linkedid },
+        { card: r.body.card, script: r.body.script });
+      render(pop);
+    }).catch(function () { error.textContent = NO_SERVER; });
+  }
+
+  // -- click-to-call ---------------------------------------------------------------------
+
+  var panelRoot = document.getElementById("callbacks");
+  function clickToCall(phone, error) {
+    if (!phone) { return; }
+    error.textContent = "";
+    post(panelRoot.dataset.callUrl, { phone: phone }).then(function (r) {
+      error.textContent = r.ok ? "Звоним: сначала зазвонит ваш телефон." : failText(r, "Звонок не начат.");
+      if (r.ok) { loadCallbacks(); }
+    }).catch(function () { error.textContent = NO_SERVER; });
+  }
+
+  // -- my state in the queue and the pause -----------------------------------------------
+
+  var agentBox = document.getElementById("agent");
+  var agentState = document.getElementById("agent-state");
+  var pauseForm = document.getElementById("pause-form");
+  var pauseError = document.getElementById("pause-error");
+  var pausePending = document.getElementById("pause-pending");
+  var stateLabels = JSON.parse(document.getElementById("state-labels").textContent);
+
+  function showState(state) {
+    if (!state) { return; }
+    agentBox.dataset.status = state.status;
+    agentState.textContent = stateLabels[state.status] || state.status;
+    pausePending.hidden = true;
+  }
+
+  function askPause(paused) {
+    pauseError.textContent = "";
+    var data = new FormData(pauseForm);
+    data.append("paused", paused);
+    pausePending.hidden = false;
+    // The state shown changes only when Asterisk reports it (operator_state), not here.
+    post(pauseForm.action, data).then(function (r) {
+      if (!r.ok) {
+        pausePending.hidden = true;
+        pauseError.textContent = failText(r, "Команда не выполнена.");
+      }
+    }).catch(function () {
+      pausePending.hidden = true;
+      pauseError.textContent = NO_SERVER;
+    });
+  }
+  pauseForm.querySelectorAll("button[data-paused]").forEach(function (b) {
+    b.addEventListener("click", function () { askPause(b.dataset.paused); });
+  });
+
+  function refreshState() {
+    fetch(agentBox.dataset.stateUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (body) { if (body && body.state) { showState(body.state); } })
+      .catch(function () {});
+  }
+
+  // -- the callback list -----------------------------------------------------------------
+
+  var cbList = document.getElementById("callbacks-list");
+  var cbEmpty = document.getElementById("callbacks-empty");
+  var cbError = document.getElementById("callbacks-error");
+  var cbCount = document.getElementById("callbacks-count");
+  var cbTemplate = document.getElementById("callback-template");
+  var cbLabels = JSON.parse(document.getElementById("callback-labels").textContent);
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function localInput(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
+      pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+
+  function renderCallback(item) {
+    var li = cbTemplate.content.firstElementChild.cloneNode(true);
+    li.dataset.taskId = item.task_id;
+    li.dataset.status = item.status;
+    li.querySelector(".cb-name").textContent = item.patient_name || "Неизвестный";
+    li.querySelector(".cb-phone").textContent = item.phone;
+    li.querySelector(".cb-reason").textContent = cbLabels.reasons[item.reason] || item.reason;
+    li.querySelector(".cb-due").textContent = item.due_at ? "к " + fmtDate(item.due_at) : "";
+    li.querySelector(".cb-attempts").textContent = "попыток: " + item.attempts;
+    var script = item.script;
+    var box = li.querySelector(".cb-script");
+    if (script) {
+      var details = document.createElement("details");
+      var summary = document.createElement("summary");
+      summary.textContent = "Сценарий: " + (script.title || "");
+      details.appendChild(summary);
+      var ol = document.createElement("ol");
+      (script.lines || []).forEach(function (line) {
+        var l = document.createElement("li");
+        l.textContent = line;
+        ol.appendChild(l);
+      });
+      details.appendChild(ol);
+      box.appendChild(details);
+    } else {
+      box.hidden = true;
+    }
+    var until = li.querySelector('input[name="until"]');
+    until.value = localInput(new Date(Date.now() + 3600 * 1000));
+    var error = li.querySelector(".form-error");
+    var base = panelRoot.dataset.listUrl + "/" + item.task_id + "/";
+    function act(action, data, done) {
+      error.textContent = "";
+      post(base + action, data).then(function (r) {
+        if (!r.ok) { error.textContent = failText(r, "Не выполнено."); if (r.status === 409) { loadCallbacks(); } return; }
+        if (done) { done(r); }
+        loadCallbacks();
+      }).catch(function () { error.textContent = NO_SERVER; });
+    }
+    li.querySelector(".cb-take").addEventListener("click", function () {
+      act("take", {}, function () { cbError.textContent = "Звоним: сначала зазвонит ваш телефон."; });
+    });
+    li.querySelector(".cb-snooze").addEventListener("click", function () {
+      var d = new Date(until.value);
+      if (!until.value || isNaN(d)) { error.textContent = "Укажите, до какого времени отложить."; return; }
+      act("snooze", { until: d.toISOString() });
+    });
+    li.querySelector(".cb-close").addEventListener("click", function () {
+      act("close", { reason: li.querySelector('select[name="reason"]').value });
+    });
+    return li;
+  }
+
+  var cbLoading = null;
+  function loadCallbacks() {
+    if (cbLoading) { cbLoading.again = true; return; }
+    cbLoading = { again: false };
+    fetch(panelRoot.dataset.listUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (resp) { return resp.json().then(function (b) { return { ok: resp.ok, body: b }; }); })
+      .then(function (r) {
+        if (!r.ok) { cbError.textContent = failText(r, "Список не загружен."); return; }
+        var items = r.body.items || [];
+        cbList.replaceChildren.apply(cbList, items.map(renderCallback));
+        cbEmpty.hidden = items.length > 0;
+        cbCount.textContent = items.length ? "(" + items.length + ")" : "";
+      })
+      .catch(function () { cbError.textContent = "Нет связи с сервером: список не обновлён."; })
+      .then(function () {
+        var again = cbLoading && cbLoading.again;
+        cbLoading = null;
+        if (again) { loadCallbacks(); }
+      });
+  }
+
   // The client reconnects by itself (growing delays); each connect re-syncs the live pops.
   var socket = io("/operator", { reconnectionDelayMax: 5000 });
   setConn("down", "подключение…");
   socket.on("connect", function () {
     setConn("up", "на связи");
+    refreshState();
+    loadCallbacks();
     socket.emit("sync", {}, function (reply) {
       var live = {};
       (reply && reply.pops || []).forEach(function (p) { live[p.linkedid] = true; render(p); });
@@ -271,6 +559,8 @@
   }
   socket.on("pop", function (pop) { render(pop); notifyRinging(pop); });
   socket.on("pop_withdrawn", function (data) { withdraw(data.linkedid); });
+  socket.on("operator_state", function (state) { showState(state); });
+  socket.on("callbacks_changed", function () { loadCallbacks(); });
   socket.on("link_state", function (data) {
     if (!data.up) { setConn("warn", "АТС недоступна"); } else if (socket.connected) { setConn("up", "на связи"); }
   });
