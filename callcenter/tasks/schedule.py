@@ -44,6 +44,7 @@ DEFAULT_KINDS: Mapping[str, TaskKind] = MappingProxyType(
         "care": TaskKind.SERVICE,
         "nps_followup": TaskKind.SERVICE,
         "no_show": TaskKind.SERVICE,
+        "first_visit_followup": TaskKind.SERVICE,  # a first-time patient's follow-up series
         "click_to_call": TaskKind.SERVICE,  # an operator calls the patient from the card
         "sleeping": TaskKind.MARKETING,
         "objection_followup": TaskKind.MARKETING,  # offers a discount
