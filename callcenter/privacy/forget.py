@@ -83,6 +83,36 @@ def normalize_or_refuse(phone: str) -> str:
     return normalized
 
 
+@dataclass(frozen=True, slots=True)
+class ForgetPreview:
+    """What a "forget me" request would touch (the confirmation page shows it)."""
+
+    phone: str  # E.164
+    patient_name: str | None
+    phones: int
+    calls: int
+    recordings: int
+
+
+def preview_forget(session_factory: sessionmaker[Session], *, phone: str) -> ForgetPreview:
+    """Return what forgetting this number would touch; changes nothing.
+
+    :raises BadPhone: ``phone`` is not a phone number.
+    """
+    normalized = normalize_or_refuse(phone)
+    with session_factory() as session:
+        patient_id, phones = privacy.patient_phones_of(session, phone=normalized)
+        refs = privacy.calls_of_phones(session, phones=phones)
+        name = privacy.patient_name(session, patient_id=patient_id)
+    return ForgetPreview(
+        phone=normalized,
+        patient_name=name,
+        phones=len(phones),
+        calls=len(refs),
+        recordings=sum(1 for ref in refs if not isinstance(ref, str)),
+    )
+
+
 def forget_phone(
     session_factory: sessionmaker[Session],
     *,

@@ -194,3 +194,10 @@ def count_referring(session: Session, *, phones: Sequence[str]) -> int:
     calls = session.scalar(select(func.count()).select_from(Call).where(Call.phone.in_(phones)))
     tasks = session.scalar(select(func.count()).select_from(Task).where(Task.phone.in_(phones)))
     return int(calls or 0) + int(tasks or 0)
+
+
+def patient_name(session: Session, *, patient_id: int | None) -> str | None:
+    """Return the patient's full name (the confirmation page shows whom it will forget)."""
+    if patient_id is None:
+        return None
+    return session.scalar(select(Patient.full_name).where(Patient.id == patient_id))

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, render_template, request
 from werkzeug.wrappers import Response
 
+from callcenter.privacy.forget import BadPhone, forget_phone, preview_forget
 from callcenter.reports.figures import BadPeriod, Period, parse_period
 from callcenter.store import audit
-from web.security import role_required
+from web.security import current_user, role_required
 
 bp = Blueprint("admin", __name__)
 
@@ -153,3 +154,90 @@ def _detail_text(detail: dict[str, Any] | None) -> str:
     if not detail:
         return ""
     return ", ".join(f"{key}: {value}" for key, value in detail.items())
+
+
+# --- "forget me" ---------------------------------------------------------------------------
+
+FORGET_COUNT_LABELS = {
+    "phones": "номеров пациента",
+    "calls": "звонков обезличено",
+    "recordings": "записей удалено",
+    "transcripts": "расшифровок удалено",
+    "tags": "тегов удалено",
+    "tasks": "задач обезличено",
+    "notes": "заметок удалено",
+    "consents": "записей о согласиях удалено",
+    "visits": "визитов удалено",
+    "flags": "пометок номера удалено",
+}
+
+
+@bp.get("/forget")
+@role_required("supervisor")
+def forget_form() -> str:
+    """The "forget me" form: a number, and whether to keep it on the do-not-call list."""
+    return render_template("admin/forget.html", phone="", keep_dnc=False, error=None)
+
+
+@bp.post("/forget/check")
+@role_required("supervisor")
+def forget_check() -> tuple[str, int] | str:
+    """Show what the request would touch and ask for confirmation; changes nothing."""
+    from web import db
+
+    phone = (request.form.get("phone") or "").strip()
+    keep_dnc = request.form.get("keep_do_not_call") == "1"
+    try:
+        preview = preview_forget(db(), phone=phone)
+    except BadPhone:
+        return _forget_error(phone, keep_dnc)
+    return render_template("admin/forget_confirm.html", preview=preview, keep_dnc=keep_dnc)
+
+
+@bp.post("/forget")
+@role_required("supervisor")
+def forget_run() -> tuple[str, int] | str:
+    """Forget the person (only with the confirmation field); show what was removed."""
+    from web import db, settings
+
+    phone = (request.form.get("phone") or "").strip()
+    keep_dnc = request.form.get("keep_do_not_call") == "1"
+    if request.form.get("confirm") != "yes":
+        page = render_template(
+            "admin/forget.html",
+            phone=phone,
+            keep_dnc=keep_dnc,
+            error="Удаление не подтверждено: сначала проверьте номер и подтвердите.",
+        )
+        return page, 400
+    user = current_user()
+    assert user is not None  # role_required
+    try:
+        report = forget_phone(
+            db(),
+            phone=phone,
+            recordings_dir=settings().recordings_dir,
+            by=user.username,
+            add_do_not_call=keep_dnc,
+        )
+    except BadPhone:
+        return _forget_error(phone, keep_dnc)
+    counts = report.counts()
+    rows = [(label, counts[key]) for key, label in FORGET_COUNT_LABELS.items()]
+    return render_template(
+        "admin/forget_done.html",
+        report=report,
+        rows=rows,
+        patient_found=report.patient_found,
+        do_not_call=report.do_not_call,
+    )
+
+
+def _forget_error(phone: str, keep_dnc: bool) -> tuple[str, int]:
+    page = render_template(
+        "admin/forget.html",
+        phone=phone,
+        keep_dnc=keep_dnc,
+        error=f"«{phone}» — не номер телефона. Введите номер, например +7 916 123-45-67.",
+    )
+    return page, 400
