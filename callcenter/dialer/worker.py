@@ -370,9 +370,12 @@ class Dialer:
         if not claimed:
             return []
         schedule = await asyncio.to_thread(self._load_schedule)
+        # Operators whose taken tasks are in this batch are theirs, not the pool's.
+        reserved = frozenset(t.assigned_extension for t in claimed if t.assigned_extension)
         # Every dial runs to its end even if another fails: a call in flight is never dropped.
         done = await asyncio.gather(
-            *(self._handle(t, schedule) for t in claimed), return_exceptions=True
+            *(self._handle(t, schedule, reserved=reserved) for t in claimed),
+            return_exceptions=True,
         )
         results: list[DialResult] = []
         failure: BaseException | None = None
@@ -423,7 +426,13 @@ class Dialer:
     def _free_operators(self, now: datetime) -> list[str]:
         return [ext for ext in self.config.operators if self._is_free(ext, now)]
 
-    async def _handle(self, task: store.ClaimedTask, schedule: ClinicSchedule) -> DialResult:
+    async def _handle(
+        self,
+        task: store.ClaimedTask,
+        schedule: ClinicSchedule,
+        *,
+        reserved: frozenset[str] = frozenset(),
+    ) -> DialResult:
         if task.unfinished:
             return await asyncio.to_thread(self._resolve_earlier_attempt, task, schedule)
         now = self._clock()
@@ -448,7 +457,8 @@ class Dialer:
             mine = task.assigned_extension
             operator = mine if self._is_free(mine, now) else None
         else:
-            operator = next(iter(self._free_operators(now)), None)
+            free = (ext for ext in self._free_operators(now) if ext not in reserved)
+            operator = next(free, None)
         if operator is None:
             due = next_call_slot(now + timedelta(seconds=schedule.not_an_attempt_gap_s), schedule)
             await asyncio.to_thread(self._release, task.task_id, due)
