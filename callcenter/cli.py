@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
 
+    p = sub.add_parser("followups", help="run one follow-up sweep; print what it opened")
+    p.add_argument("--dry-run", action="store_true", help="print what it would open; write nothing")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
+
     p = sub.add_parser("simulate", help="AMI simulator serving recorded traces", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -363,6 +368,48 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one follow-up sweep now (or a dry run) and print what it opened and closed."""
+    from datetime import UTC, datetime
+
+    from callcenter.followup_jobs import run_followup_sweep
+    from callcenter.store.db import create_db_engine, create_session_factory
+    from callcenter.tasks.schedule import ClinicSchedule
+
+    engine = create_db_engine(args.db or settings.database_url)
+    try:
+        report = run_followup_sweep(
+            create_session_factory(engine),
+            now=datetime.now(UTC),
+            default_schedule=ClinicSchedule(tz=settings.timezone),
+            dry_run=args.dry_run,
+        )
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+        return 0
+    verb = "would open" if report.dry_run else "opened"
+    print(f"{verb} {len(report.opened)} follow-up task(s)")
+    for o in report.opened:
+        step = f" step {o.step}" if o.step else ""
+        print(
+            f"  {o.phone:<13} {o.reason + step:<24} {o.kind:<9} "
+            f"visit {o.anchor_date.isoformat()}  due {o.due_at.isoformat()[:16]} UTC"
+        )
+    verb = "would close" if report.dry_run else "closed"
+    print(f"{verb} {len(report.closed)} follow-up task(s)")
+    for c in report.closed:
+        print(f"  task {c.task_id:<6} {c.reason:<24} {c.close_reason}")
+    if report.stopped_steps:
+        verb = "would stop" if report.dry_run else "stopped"
+        print(f"{verb} {report.stopped_steps} first-visit step(s): the patients booked")
+    if report.skipped_by_why:
+        skipped = ", ".join(f"{why} {n}" for why, n in sorted(report.skipped_by_why.items()))
+        print(f"not opened now: {skipped}")
+    return 0
+
+
 _COMMANDS = {
     "retention": cmd_retention,
     "forget": cmd_forget,
@@ -378,4 +425,5 @@ _COMMANDS = {
     "web": cmd_web,
     "serve": cmd_serve,
     "users": cmd_users,
+    "followups": cmd_followups,
 }

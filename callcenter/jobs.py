@@ -25,6 +25,7 @@ from callcenter.config import Settings
 from callcenter.consumers import WorkerConsumer
 from callcenter.dialer.on_demand import register_on_demand_tasks
 from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
+from callcenter.followup_jobs import register_followup_tasks
 from callcenter.maintenance import register_maintenance_tasks
 from callcenter.notify import NullNotifier
 from callcenter.speech.jobs import register_speech_tasks
@@ -123,6 +124,7 @@ def run_worker(settings: Settings, *, workers: int | None = None) -> int:
     register_command_tasks(huey, settings)  # the panel's QueuePause when it runs alone
     speech = register_speech_tasks(huey, settings)
     register_maintenance_tasks(huey, settings, transcribe=speech.transcribe_call)
+    register_followup_tasks(huey, settings)  # first-visit series, reminders, care, NPS, …
     count = workers if workers is not None else settings.worker_threads
     log.info("worker: Huey %s, %d thread(s)", type(huey).__name__, count)
     consumer = WorkerConsumer(huey, workers=count, worker_type="thread", periodic=True)
