@@ -5,16 +5,24 @@ Every route is for supervisors only; operators get 403 and anonymous visitors th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from callcenter.privacy.forget import BadPhone, forget_phone, preview_forget
 from callcenter.reports.figures import BadPeriod, Period, parse_period
 from callcenter.store import audit
+from callcenter.store.dialer import (
+    clinic_settings_history,
+    load_clinic_schedule,
+    save_clinic_schedule,
+)
+from callcenter.tasks.schedule import ClinicSchedule, schedule_from_json
+from web.admin import clinic_settings as cs
 from web.security import current_user, role_required
 
 bp = Blueprint("admin", __name__)
@@ -29,6 +37,7 @@ ACTION_LABELS = {
     "forget": "удалил данные пациента («забыть меня»)",
     "retention": "удалил старые записи и расшифровки",
     "export": "выгрузил данные",
+    "change_settings": "изменил настройки клиники",
 }
 SUBJECT_KIND_LABELS = {
     "patient": "пациент",
@@ -37,6 +46,7 @@ SUBJECT_KIND_LABELS = {
     "recording": "запись",
     "phone_hash": "номер (хеш)",
     "clinic_settings": "настройки клиники",
+    "retention": "срок хранения",
 }
 
 
@@ -241,3 +251,121 @@ def _forget_error(phone: str, keep_dnc: bool) -> tuple[str, int]:
         error=f"«{phone}» — не номер телефона. Введите номер, например +7 916 123-45-67.",
     )
     return page, 400
+
+
+# --- clinic settings -----------------------------------------------------------------------
+
+#: Versions the history list shows.
+HISTORY_SIZE = 50
+
+
+@bp.get("/settings")
+@role_required("supervisor")
+def clinic_settings() -> str:
+    """The clinic settings form with the current values and the history of versions."""
+    from web import db
+
+    with db()() as s:
+        current, version_id, history = _settings_state(s)
+    saved = request.args.get("saved")
+    return render_template(
+        "admin/settings.html",
+        **_settings_context(cs.form_values(current), current, version_id, history),
+        errors={},
+        message="Настройки сохранены как новая версия." if saved else None,
+    )
+
+
+@bp.post("/settings")
+@role_required("supervisor")
+def clinic_settings_save() -> Response | tuple[str, int] | str:
+    """Validate and save the form as a new version (with who and when); nothing on error."""
+    from web import db
+
+    user = current_user()
+    assert user is not None  # role_required
+    form = {key: request.form.get(key, "") for key in request.form}
+    with db().begin() as s:
+        current, version_id, history = _settings_state(s)
+        parsed = cs.parse_form(form, current=current)
+        errors = dict(parsed.errors)
+        if not errors and str(version_id or "") != form.get("version", ""):
+            errors["form"] = (
+                "Пока вы редактировали, настройки изменил другой пользователь."
+                " Обновите страницу и внесите изменения заново."
+            )
+        if errors or parsed.schedule is None:
+            page = render_template(
+                "admin/settings.html",
+                **_settings_context(form, current, version_id, history),
+                errors=errors,
+                message=None,
+            )
+            return page, 400
+        if parsed.schedule == current and version_id is not None:
+            return render_template(
+                "admin/settings.html",
+                **_settings_context(form, current, version_id, history),
+                errors={},
+                message="Изменений нет — новая версия не сохранена.",
+            )
+        now = datetime.now(UTC)
+        new_id = save_clinic_schedule(
+            s, schedule=parsed.schedule, changed_by=user.username, at=now, note=parsed.note
+        )
+        audit.record_access(
+            s,
+            user=user.username,
+            action="change_settings",
+            subject_kind="clinic_settings",
+            subject_id=new_id,
+            at=now,
+            detail={"changes": len(cs.describe_changes(current, parsed.schedule))},
+        )
+    return redirect(url_for("admin.clinic_settings", saved=new_id))
+
+
+def _default_schedule() -> ClinicSchedule:
+    from web import settings
+
+    return ClinicSchedule(tz=settings().timezone)
+
+
+def _settings_state(
+    session: Session,
+) -> tuple[ClinicSchedule, int | None, list[dict[str, Any]]]:
+    """Return the schedule in force, its version id (None: defaults) and the history rows."""
+    default = _default_schedule()
+    current = load_clinic_schedule(session, default=default)
+    versions = clinic_settings_history(session)
+    schedules = [schedule_from_json(v.schedule_json) for v in versions]
+    history = []
+    for i, version in enumerate(versions[:HISTORY_SIZE]):
+        previous = schedules[i + 1] if i + 1 < len(schedules) else None
+        history.append(
+            {
+                "id": version.id,
+                "at": cs.local_time(version.changed_at, default.tz),
+                "by": version.changed_by,
+                "note": version.note or "",
+                "changes": cs.describe_changes(previous, schedules[i]),
+            }
+        )
+    return current, (versions[0].id if versions else None), history
+
+
+def _settings_context(
+    values: dict[str, str],
+    current: ClinicSchedule,
+    version_id: int | None,
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "values": values,
+        "days": cs.template_rows(values),
+        "reasons": [(r, cs.REASON_LABELS.get(r, r)) for r in cs.reasons_of(current)],
+        "kind_labels": cs.KIND_LABELS,
+        "version_id": version_id or "",
+        "history": history,
+        "timezone": current.tz,
+    }
