@@ -182,3 +182,46 @@ def test_store_create_patient_normalizes_and_collapses_spaces(factory):
             at=now,
         )
     assert caught.value.code == "bad_birth_date"
+
+
+def _audited(factory) -> list[tuple[str, str, str]]:
+    with factory() as s:
+        entries = list_access(
+            s,
+            since=datetime.now(UTC) - timedelta(minutes=5),
+            until=datetime.now(UTC) + timedelta(minutes=1),
+            limit=10,
+        )
+    return [(e.user, e.action, e.subject_id) for e in entries]
+
+
+def test_a_card_on_the_operators_screen_is_audited(app, operator_client, factory):
+    notifier = notifier_for(app)
+    known = Pop(linkedid="k.1", caller=CALLER, caller_name=None, queue="reception")
+    known.ringing.add("101")
+    known.card = {"known": True, "patient": {"id": 42, "full_name": "Иванов"}}
+    notifier.registry.put(known)
+    elsewhere = Pop(linkedid="k.2", caller=CALLER, caller_name=None, queue="reception")
+    elsewhere.ringing.add("102")
+    elsewhere.card = {"known": True, "patient": {"id": 43, "full_name": "Петров"}}
+    notifier.registry.put(elsewhere)
+    unknown = Pop(linkedid="k.3", caller=CALLER, caller_name=None, queue=None)
+    unknown.answered_by = "101"
+    unknown.card = {"known": False, "patient": None}
+    notifier.registry.put(unknown)
+    token = _token(operator_client)
+
+    def report(linkedid: str):
+        return operator_client.post(
+            "/operator/card-opened",
+            data={"linkedid": linkedid, "csrf_token": token},
+            headers={"Accept": "application/json"},
+        )
+
+    assert report("k.1").status_code == 201
+    # Not on 101's screen (another extension's ring), or no such call: nothing recorded.
+    assert report("k.2").status_code == 404
+    assert report("nope").status_code == 404
+    r = report("k.3")
+    assert (r.status_code, r.get_json()["audited"]) == (200, False)
+    assert _audited(factory) == [("anna", "open_card", "42")]
