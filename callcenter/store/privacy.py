@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.store.models import Call, Task
+from callcenter.store.models_corrections import TagCorrection
 from callcenter.store.models_patients import (
     ConsentRecord,
     Patient,
@@ -84,15 +85,17 @@ def transcripts_before(
 
 
 def delete_transcripts(session: Session, *, linkedids: Collection[str]) -> tuple[int, int]:
-    """Delete these calls' transcripts (text and words) and tags; return (transcripts, tags)."""
+    """Delete these calls' transcripts (text and words), tags and supervisors' tag corrections;
+    return (transcripts, tags and corrections)."""
     if not linkedids:
         return 0, 0
     ids = list(linkedids)
     tags = session.execute(delete(CallTag).where(CallTag.linkedid.in_(ids)))
+    corrections = session.execute(delete(TagCorrection).where(TagCorrection.linkedid.in_(ids)))
     transcripts = session.execute(delete(Transcript).where(Transcript.linkedid.in_(ids)))
     return (
         int(transcripts.rowcount or 0),  # type: ignore[attr-defined]
-        int(tags.rowcount or 0),  # type: ignore[attr-defined]
+        int(tags.rowcount or 0) + int(corrections.rowcount or 0),  # type: ignore[attr-defined]
     )
 
 

@@ -322,3 +322,26 @@ def test_an_unknown_number_is_forgotten_too(session_factory, make_call, recordin
 def test_not_a_number_is_refused(session_factory, recordings_dir, bad) -> None:
     with pytest.raises(BadPhone, match="not a phone number"):
         forget_phone(session_factory, phone=bad, recordings_dir=recordings_dir, by="vera")
+
+
+def test_follow_up_records_of_the_patient_go_too(session_factory, clinic, recordings_dir) -> None:
+    from callcenter.store.models_followups import FollowupRecord
+
+    with session_factory.begin() as s:
+        visit_id = s.scalar(select(Visit.id).where(Visit.patient_id == clinic["pid"]))
+        s.add(
+            FollowupRecord(
+                patient_id=clinic["pid"],
+                reason="care",
+                anchor_visit_id=visit_id,
+                anchor_date=date(2026, 5, 1),
+                step=0,
+                status="stopped",
+                phone=MOBILE,
+                task_id=None,
+                created_at=NOW,
+            )
+        )
+    forget_phone(session_factory, phone=MOBILE, recordings_dir=recordings_dir, by="vera", now=NOW)
+    with session_factory() as s:
+        assert _count(s, FollowupRecord) == 0

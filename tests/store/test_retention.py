@@ -16,6 +16,7 @@ from callcenter.privacy.retention import SYSTEM_USER, run_retention
 from callcenter.store import speech
 from callcenter.store.audit import list_access
 from callcenter.store.models import Call
+from callcenter.store.models_corrections import TagCorrection
 from callcenter.store.models_speech import CallTag, Transcript
 from callcenter.store.queries import persist_call
 
@@ -161,6 +162,20 @@ def test_a_name_never_reaches_outside_the_recordings_dir(
     report = run_retention(session_factory, recordings_dir=recordings_dir, days=DAYS, now=NOW)
     assert report is not None and report.recordings_missing == ["keep-me.wav"]
     assert outside.read_bytes() == b"precious"
+
+
+def test_supervisors_tag_corrections_go_with_the_transcript(
+    session_factory, make_call, recordings_dir
+) -> None:
+    old = _store_call(session_factory, make_call, recordings_dir, age_days=60, name="o.wav")
+    new = _store_call(session_factory, make_call, recordings_dir, age_days=2, name="n.wav")
+    with session_factory.begin() as s:
+        for linkedid in (old, new):
+            s.add(TagCorrection(linkedid=linkedid, tag="booked", action="add", by="vera", at=NOW))
+    report = run_retention(session_factory, recordings_dir=recordings_dir, days=DAYS, now=NOW)
+    assert report is not None and report.tags_deleted == 2  # the tagger's tag + the correction
+    with session_factory() as s:
+        assert list(s.scalars(select(TagCorrection.linkedid))) == [new]
 
 
 def test_small_batches_still_cover_every_call(session_factory, make_call, recordings_dir) -> None:
