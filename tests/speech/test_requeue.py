@@ -177,3 +177,31 @@ def test_end_to_end_a_lost_job_is_transcribed_by_the_sweep(
         speech_tasks.close()
         tasks.close()
         engine.dispose()
+
+
+def test_the_worker_registers_retention_and_the_requeue_sweep(tmp_path, monkeypatch) -> None:
+    """`callcenter worker` (jobs.run_worker) schedules both maintenance tasks on its Huey."""
+    import callcenter.jobs as jobs
+
+    seen: list = []
+
+    class FakeConsumer:
+        def __init__(self, huey, **kwargs) -> None:
+            seen.append(huey)
+
+        def run(self) -> None:
+            return None
+
+    monkeypatch.setattr(jobs, "WorkerConsumer", FakeConsumer)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'cc.db'}", huey_path=str(tmp_path / "huey.db")
+    )
+    assert jobs.run_worker(settings, workers=1) == 0
+    (huey,) = seen
+    at_night = datetime(2026, 11, 23, 1, 17)  # Huey compares periodic schedules in UTC
+    names = {task.name for task in huey.read_periodic(at_night)}
+    assert "retention" in names and "transcription_requeue" not in names  # 17 is not */5
+    names = {task.name for task in huey.read_periodic(datetime(2026, 11, 23, 9, 3))}
+    assert "retention" not in names and "transcription_requeue" not in names
+    names = {task.name for task in huey.read_periodic(datetime(2026, 11, 23, 9, 5))}
+    assert "transcription_requeue" in names
