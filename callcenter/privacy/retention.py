@@ -177,10 +177,10 @@ def _transcripts(
                 return
             after_id = rows[-1][0]
             linkedids = [linkedid for _, linkedid in rows]
-            transcripts, tags = privacy.delete_transcripts(session, linkedids=linkedids)
+            if report.dry_run:
+                transcripts, tags = privacy.count_transcripts(session, linkedids=linkedids)
+            else:
+                transcripts, tags = privacy.delete_transcripts(session, linkedids=linkedids)
+                session.commit()
             report.transcripts_deleted += transcripts
             report.tags_deleted += tags
-            if report.dry_run:
-                session.rollback()
-            else:
-                session.commit()

@@ -99,6 +99,20 @@ def delete_transcripts(session: Session, *, linkedids: Collection[str]) -> tuple
     )
 
 
+def count_transcripts(session: Session, *, linkedids: Collection[str]) -> tuple[int, int]:
+    """Return what ``delete_transcripts`` would delete (a dry run): (transcripts, tags and
+    corrections)."""
+    if not linkedids:
+        return 0, 0
+    ids = list(linkedids)
+    counted = [
+        session.scalar(select(func.count()).select_from(model).where(model.linkedid.in_(ids)))
+        for model in (Transcript, CallTag, TagCorrection)
+    ]
+    transcripts, tags, corrections = (int(n or 0) for n in counted)
+    return transcripts, tags + corrections
+
+
 # --- forget me -----------------------------------------------------------------------------
 
 
