@@ -303,9 +303,14 @@
 
   document.addEventListener("keydown", function (ev) {
     var form = activeForm();
-    if (form && ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
-      ev.preventDefault();
-      form.requestSubmit();
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      // Ctrl+Enter saves the form being typed in (quick create), else the call's outcome.
+      var own = ev.target && ev.target.closest ? ev.target.closest("form") : null;
+      var target = own && own.classList.contains("quick-create") ? own : form;
+      if (target) {
+        ev.preventDefault();
+        target.requestSubmit();
+      }
       return;
     }
     // Never steal keys from a field the operator is typing in.
@@ -447,7 +452,11 @@
     li.querySelector(".cb-name").textContent = item.patient_name || "Неизвестный";
     li.querySelector(".cb-phone").textContent = item.phone;
     li.querySelector(".cb-reason").textContent = cbLabels.reasons[item.reason] || item.reason;
-    li.querySelector(".cb-due").textContent = item.due_at ? "к " + fmtDate(item.due_at) : "";
+    li.querySelector(".cb-due").textContent =
+      item.status === "dialling" ? "идёт звонок" :
+      item.status === "due" ? "пора звонить" :
+      item.due_at ? "к " + fmtDate(item.due_at) : "";
+    li.querySelector(".cb-take").disabled = item.status === "dialling";
     li.querySelector(".cb-attempts").textContent = "попыток: " + item.attempts;
     var script = item.script;
     var box = li.querySelector(".cb-script");
@@ -561,6 +570,8 @@
   socket.on("pop_withdrawn", function (data) { withdraw(data.linkedid); });
   socket.on("operator_state", function (state) { showState(state); });
   socket.on("callbacks_changed", function () { loadCallbacks(); });
+  // Tasks also fall due with time and change as the dialer works: refresh once a minute too.
+  setInterval(function () { if (socket.connected) { loadCallbacks(); } }, 60000);
   socket.on("link_state", function (data) {
     if (!data.up) { setConn("warn", "АТС недоступна"); } else if (socket.connected) { setConn("up", "на связи"); }
   });
