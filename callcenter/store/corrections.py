@@ -1,4 +1,4 @@
-"""Supervisors' corrections of a call's tags, kept apart from the tagger's own tags.
+"""The supervisor's call review: tag corrections, kept apart from the tagger's tags; task history.
 
 The caller owns the transaction. A correction adds a tag the tagger missed or removes one it
 got wrong; the tagger's rows in ``call_tags`` stay as they were, so comparing them with the
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from callcenter.errors import CallcenterError
 from callcenter.speech.tagger import TAGS
 from callcenter.store import queries
+from callcenter.store.models import Task, TaskEvent
 from callcenter.store.models_corrections import TagCorrection
 from callcenter.store.speech import SOURCE_TAGGER, list_tags
 
@@ -133,3 +134,28 @@ def correct_tags(
         stored.append(CorrectionView(tag=tag, action=action, by=by, at=now))
     session.flush()
     return stored
+
+
+@dataclass(frozen=True, slots=True)
+class CallTaskEvent:
+    """Something a call did to a callback task (opened it, another drop, closed it)."""
+
+    at: datetime
+    kind: str  # "opened" | "repeat_drop" | "closed"
+    task_id: int
+    reason: str
+    detail: str | None
+
+
+def call_task_events(session: Session, *, linkedid: str) -> list[CallTaskEvent]:
+    """Return the task events this call caused, oldest first (the call page's timeline)."""
+    rows = session.execute(
+        select(TaskEvent.at, TaskEvent.kind, Task.id, Task.reason, TaskEvent.detail)
+        .join(Task, Task.id == TaskEvent.task_id)
+        .where(TaskEvent.call_linkedid == linkedid)
+        .order_by(TaskEvent.at, TaskEvent.id)
+    )
+    return [
+        CallTaskEvent(at=at, kind=kind, task_id=task_id, reason=reason, detail=detail)
+        for at, kind, task_id, reason, detail in rows
+    ]

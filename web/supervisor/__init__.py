@@ -5,11 +5,24 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, current_app, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
@@ -22,10 +35,14 @@ from callcenter.reports.figures import (
     figure_csv_rows,
     parse_period,
 )
-from callcenter.store import reports, users
+from callcenter.speech.tagger import TAGS
+from callcenter.store import corrections, queries, reports, speech, users
+from callcenter.store.corrections import BadTagCorrection
 from callcenter.store.models import Call
 from callcenter.store.reports import CallFilter
-from web.security import role_required
+from web.audit import audit_access
+from web.security import current_user, role_required
+from web.supervisor.timeline import build_timeline
 
 bp = Blueprint("supervisor", __name__)
 
@@ -71,6 +88,7 @@ def calls_today() -> str:
     with db()() as s:
         rows = [
             {
+                "linkedid": call.linkedid,
                 "time": call.started_at.astimezone(zone).strftime("%H:%M:%S"),
                 "direction": "входящий" if call.direction == "inbound" else "исходящий",
                 "caller": call.caller or "—",
@@ -299,6 +317,9 @@ def _csv_response(rows: Iterable[list[str]], filename: str) -> Response:
 def _call_view(call: Call, zone: ZoneInfo) -> dict[str, object]:
     return {
         "linkedid": call.linkedid,
+        "queue": call.queue or "",
+        "wait_s": round(call.wait_s),
+        "recording": call.recording or "",
         "time": call.started_at.astimezone(zone).strftime("%d.%m.%Y %H:%M:%S"),
         "direction": "входящий" if call.direction == "inbound" else "исходящий",
         "caller": call.caller or "—",
@@ -313,3 +334,170 @@ def _call_view(call: Call, zone: ZoneInfo) -> dict[str, object]:
 
 def _query_args() -> dict[str, str]:
     return {k: v for k, v in request.args.items() if k != "after" and v}
+
+
+# --- The call page: timeline, recording, transcript, tags and their corrections ---------------
+
+TAG_LABELS = {
+    "price_objection": "дорого",
+    "booked": "записан",
+    "callback_requested": "просит перезвонить",
+    "no_time": "нет времени",
+    "fear": "страх",
+    "went_elsewhere": "лечится в другом месте",
+    "dissatisfied": "недоволен клиникой",
+    "wrong_number": "ошиблись номером",
+    "do_not_call": "не звонить",
+    "moved_away": "переехал",
+    "insurance": "ДМС",
+    "thinking": "подумает",
+}
+TRANSCRIPT_STATUS_LABELS = {
+    "queued": "запись ждёт расшифровки",
+    "failed": "расшифровать не удалось",
+    "no_audio": "в записи нет звука",
+}
+CORRECTION_ACTION_LABELS = {"add": "добавил(а)", "remove": "убрал(а)"}
+
+
+class RecordingUnavailable(Exception):
+    """The call's recording cannot be served: none, outside the recordings folder, or missing."""
+
+
+def recording_path(name: str | None) -> Path:
+    """Return the recording's file inside ``RECORDINGS_DIR``.
+
+    :raises RecordingUnavailable: the call has no recording, the name would leave the folder
+        (``..``, an absolute path, a symlink pointing out), or the file is not there.
+    """
+    from web import settings
+
+    if not name:
+        raise RecordingUnavailable("у звонка нет записи")
+    base = Path(settings().recordings_dir).resolve()
+    candidate = Path(name)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise RecordingUnavailable(f"недопустимое имя файла записи: {name}")
+    path = (base / candidate).resolve()
+    if not path.is_relative_to(base):
+        raise RecordingUnavailable(f"недопустимое имя файла записи: {name}")
+    if not path.is_file():
+        raise RecordingUnavailable(f"файл записи не найден: {name}")
+    return path
+
+
+@bp.get("/calls/<linkedid>")
+@role_required("supervisor")
+def call_page(linkedid: str) -> str:
+    """Show one call: timeline, recording, transcript (words seek the audio), tags."""
+    from web import db
+
+    zone = ZoneInfo(_timezone())
+    with db()() as s:
+        call = queries.get_call(s, linkedid=linkedid)
+        if call is None:
+            abort(_not_found(f"Звонок {linkedid} не найден."))
+        disposition_label = DISPOSITION_LABELS.get(call.disposition, call.disposition)
+        outcomes = [
+            (row.at, row.operator, OUTCOME_LABELS.get(row.outcome, row.outcome))
+            for row in users.list_outcomes(s, linkedid=linkedid)
+        ]
+        timeline = build_timeline(
+            call,
+            call.legs,
+            disposition_label=disposition_label,
+            task_events=corrections.call_task_events(s, linkedid=linkedid),
+            outcomes=outcomes,
+        )
+        transcript = speech.view_transcript(s, linkedid=linkedid)
+        tags = corrections.tag_state(s, linkedid=linkedid)
+        view = _call_view(call, zone)
+        recording_name = call.recording
+    try:
+        recording_path(recording_name)
+        recording_error = None
+    except RecordingUnavailable as exc:
+        recording_error = str(exc)
+    if transcript is not None and transcript.status == "done":
+        # Only a page that shows the words counts as opening the transcript.
+        audit_access("open_transcript", "call", linkedid)
+    return render_template(
+        "supervisor/call.html",
+        call=view,
+        linkedid=linkedid,
+        timeline=timeline,
+        zone=zone,
+        recording_name=recording_name,
+        recording_error=recording_error,
+        transcript=transcript,
+        transcript_status_labels=TRANSCRIPT_STATUS_LABELS,
+        tags=tags,
+        all_tags=TAGS,
+        tag_labels=TAG_LABELS,
+        action_labels=CORRECTION_ACTION_LABELS,
+    )
+
+
+@bp.get("/calls/<linkedid>/recording")
+@role_required("supervisor")
+def call_recording(linkedid: str) -> Response:
+    """Serve the call's recording; HTTP Range requests get 206 partial content (seeking)."""
+    from web import db
+
+    with db()() as s:
+        call = queries.get_call(s, linkedid=linkedid)
+        if call is None:
+            abort(_not_found(f"Звонок {linkedid} не найден."))
+        name = call.recording
+    try:
+        path = recording_path(name)
+    except RecordingUnavailable as exc:
+        abort(_not_found(f"Запись недоступна: {exc}."))
+    # The player asks for byte ranges while it plays and seeks: one audit line per listening,
+    # the request that starts from the first byte.
+    if request.range is None or request.range.ranges[0][0] == 0:
+        audit_access("play_recording", "call", linkedid)
+    return send_file(path, conditional=True, max_age=0)
+
+
+@bp.post("/calls/<linkedid>/tags")
+@role_required("supervisor")
+def correct_call_tags(linkedid: str) -> Response:
+    """Store the supervisor's tag changes (the form's ticks against the tags it showed).
+
+    :raises BadTagCorrection: an unknown tag or call (400 on the page).
+    """
+    from web import db
+
+    user = current_user()
+    assert user is not None  # role_required
+    shown = set(request.form.getlist("shown"))
+    ticked = set(request.form.getlist("tag"))
+    with db().begin() as s:
+        corrections.correct_tags(
+            s,
+            linkedid=linkedid,
+            add=sorted(ticked - shown),
+            remove=sorted(shown - ticked),
+            by=user.username,
+            now=datetime.now(UTC),
+        )
+    return redirect(url_for("supervisor.call_page", linkedid=linkedid, _anchor="tags"), 303)
+
+
+@bp.errorhandler(BadTagCorrection)
+def bad_tag_correction(exc: BadTagCorrection) -> tuple[str, int]:
+    """Say on the page what is wrong with the correction."""
+    page = render_template("errors/error.html", status=400, message=f"Теги не изменены: {exc}")
+    return page, 400
+
+
+def _not_found(message: str) -> Response:
+    """Return a 404 page that says what is missing (the generic one does not)."""
+    return make_response(render_template("errors/error.html", status=404, message=message), 404)
+
+
+def _timezone() -> str:
+    from web import settings
+
+    return settings().timezone
