@@ -225,3 +225,30 @@ def test_a_card_on_the_operators_screen_is_audited(app, operator_client, factory
     r = report("k.3")
     assert (r.status_code, r.get_json()["audited"]) == (200, False)
     assert _audited(factory) == [("anna", "open_card", "42")]
+
+
+def test_create_patient_race_on_the_number_is_caught_on_both_backends(session_factory, monkeypatch):
+    """Two operators create the same caller at once: the loser gets ``phone_taken``, and its
+    transaction stays usable (the insert ran in a savepoint)."""
+    from callcenter.store import patients as store
+
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    with session_factory.begin() as s:
+        winner = create_patient(s, full_name="Первая", phone=CALLER, author="anna", at=now)
+    real_find = store.find_patient_id
+    calls = []
+
+    def find_before_the_other_commit(session, *, phone):
+        calls.append(phone)
+        # The loser's check ran before the winner's insert was visible.
+        return None if len(calls) == 1 else real_find(session, phone=phone)
+
+    monkeypatch.setattr(store, "find_patient_id", find_before_the_other_commit)
+    with session_factory.begin() as s:
+        with pytest.raises(PatientInputError) as caught:
+            create_patient(s, full_name="Вторая", phone=CALLER, author="boris", at=now)
+        assert (caught.value.code, caught.value.patient_id) == ("phone_taken", winner)
+        s.add(PatientNote(patient_id=winner, text="после гонки", author="boris", created_at=now))
+    with session_factory() as s:
+        assert [p.full_name for p in s.query(Patient).all()] == ["Первая"]
+        assert [n.text for n in s.query(PatientNote).all()] == ["после гонки"]
