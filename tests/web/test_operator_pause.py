@@ -339,3 +339,33 @@ def test_state_board_keeps_the_last_state_per_operator():
         "ts": 2.0,
         "until": 17.0,
     }
+
+
+def test_web_alone_pauses_through_a_worker_consuming_the_queue(tmp_path):
+    """``callcenter web`` enqueues; a consumer (as ``callcenter worker`` runs it, on its own
+    Huey instance with ``register_command_tasks``) opens a short AMI link and sends it."""
+    from callcenter.ami.commands import register_command_tasks
+    from callcenter.consumers import EmbeddedConsumer
+
+    async def scenario() -> None:
+        async with AmiSimulator(port=0, secret=SECRET) as sim:
+            settings = Settings(
+                database_url=f"sqlite:///{tmp_path / 'cc.db'}",
+                ami_port=sim.port,
+                ami_secret=SECRET,
+                demo=True,
+            )
+            worker_huey = build_huey(settings)
+            register_command_tasks(worker_huey, settings)
+            consumer = EmbeddedConsumer(worker_huey, workers=1, worker_type="thread")
+            consumer.start()
+            try:
+                web = HueyCommands(huey=build_huey(settings), settings=settings)
+                await asyncio.to_thread(web.queue_pause, extension="102", paused=True)
+                assert sim.queue_pauses[("reception", "Local/102@agents/n")] == (True, "")
+                assert sim.stats.logins == 1  # one short link, logged off again
+                await wait_until(lambda: not sim.live_sessions)
+            finally:
+                await asyncio.to_thread(consumer.stop, graceful=True)
+
+    asyncio.run(scenario())
