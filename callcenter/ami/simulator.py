@@ -79,6 +79,9 @@ _ID_IN_TEXT = re.compile(r"(?<![\d.])\d{9,11}\.\d+(?!\d)")
 _CHANNEL_SEQ = re.compile(r"(\b[A-Za-z]\w*/[^\s,;|]*?-)([0-9a-f]{8})(?=;|$|[\s,|)])")
 _DIAL_USER = re.compile(r"^[^/]+/([^@/]+)")
 
+#: Frames that state a queue member's pause: played QueueMemberStatus, QueueStatus items.
+_MEMBER_EVENTS = ("Event: QueueMemberStatus\r\n", "Event: QueueMember\r\n")
+
 # Writer back-pressure: the player waits while this much is queued for one client.
 _HIGH_WATER_BYTES = 256 * 1024
 
@@ -796,7 +799,7 @@ class SimSession:
     def _enqueue(self, raw: str, kind: str) -> None:
         self._drained.clear()
         if kind == "event":
-            if self.sim.queue_pauses and raw.startswith("Event: QueueMemberStatus\r\n"):
+            if self.sim.queue_pauses and raw.startswith(_MEMBER_EVENTS):
                 raw = self.sim.with_pause_state(raw)
             self.state.feed(raw)
         data = raw.encode("utf-8")
@@ -1321,9 +1324,11 @@ class AmiSimulator:
         return frames
 
     def with_pause_state(self, raw: str) -> str:
-        """Make a played ``QueueMemberStatus`` agree with the pauses asked for since."""
+        """Make a played ``QueueMemberStatus`` (or a ``QueueStatus`` member item) agree with
+        the pauses asked for since."""
         fields = dict(parse_action(raw.removesuffix(FRAME_END)))
-        state = self.queue_pauses.get((fields.get("Queue", ""), fields.get("Interface", "")))
+        interface = fields.get("Interface") or fields.get("Location", "")
+        state = self.queue_pauses.get((fields.get("Queue", ""), interface))
         if state is None:
             return raw
         paused, reason = state

@@ -202,6 +202,35 @@ def test_played_member_status_keeps_a_pause_asked_for():
     assert sim.with_pause_state(other) == other
 
 
+def test_queue_status_after_a_pause_lists_the_member_paused():
+    """A client that re-syncs (QueueStatus) after a pause sees it, as Asterisk would say."""
+
+    async def scenario() -> None:
+        async with AmiSimulator(port=0, secret=SECRET) as sim:
+            settings = Settings(ami_port=sim.port, ami_secret=SECRET, demo=True)
+            pause = build_queue_pause(
+                interface="Local/103@agents/n", paused=True, action_id="qp-1", reason="Обед"
+            )
+            assert (await send_once(settings, pause))["Response"] == "Success"
+            recorder = TrackingRecorder()
+            items: list[AmiEvent] = []
+            recorder.on_resync = lambda *, channels, queue_entries, at: items.extend(queue_entries)
+            client = client_for(sim.port, recorder)
+            await client.start()
+            try:
+                await wait_until(lambda: bool(items))
+            finally:
+                await client.stop()
+            members = {e["Location"]: e for e in items if e.name == "QueueMember"}
+            assert (
+                members["Local/103@agents/n"]["Paused"],
+                members["Local/103@agents/n"]["PausedReason"],
+            ) == ("1", "Обед")
+            assert members["Local/102@agents/n"]["Paused"] == "0"
+
+    asyncio.run(scenario())
+
+
 def test_huey_commands_run_by_a_worker_and_without_one(tmp_path):
     async def scenario() -> None:
         async with AmiSimulator(port=0, secret=SECRET) as sim:
