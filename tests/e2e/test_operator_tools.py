@@ -218,6 +218,15 @@ def test_quick_create_and_shortcuts_on_an_unknown_caller(browser, artifacts, cli
         )
         assert page.is_visible(".objection-answer")  # the outcome key left it alone
         page.screenshot(path=artifacts / "13-created-patient-objection.png")
+
+        # Click-to-call from the card: a task taken by 101, in 101's callback list.
+        page.click("article.pop .call-this")
+        page.wait_for_selector("article.pop .call-error:has-text('сначала зазвонит ваш телефон')")
+        page.wait_for_selector("li.callback .cb-reason:has-text('звонок из карточки')")
+        assert page.text_content("li.callback .cb-name") == "Смирнова Ольга Ивановна"
+        with factory() as s:
+            [task] = s.query(Task).filter(Task.reason == "click_to_call").all()
+            assert (task.phone, task.assigned_extension) == (CALLER, "101")
     finally:
         context.close()
         listener.stop()
