@@ -23,6 +23,7 @@ from web.operator.views import (
     PATIENT_ERRORS,
     REASON_LABELS,
     callback_dict,
+    load_playbook,
     parse_birth_date,
     parse_until,
     script_for,
@@ -262,8 +263,14 @@ def list_callbacks() -> Response | tuple[Response, int]:
         items = callbacks.list_operator_callbacks(
             s, extension=user.extension, now=now, horizon=timedelta(days=1)
         )
+        playbook = load_playbook(s) if items else None
         body = [
-            callback_dict(item, script=script_for(s, phone=item.phone, reason=item.reason, now=now))
+            callback_dict(
+                item,
+                script=script_for(
+                    s, phone=item.phone, reason=item.reason, now=now, playbook=playbook
+                ),
+            )
             for item in items
         ]
     return jsonify({"items": body})

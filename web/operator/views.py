@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from callcenter.errors import CallcenterError
+from callcenter.playbook.model import Playbook
 from callcenter.playbook.select import select_script, situation_for
 from callcenter.store.callbacks import CallbackItem
 from callcenter.store.patients import load_card
@@ -93,14 +94,25 @@ def parse_until(raw: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def load_playbook(session: Session) -> Playbook | None:
+    """Return the current playbook, or None when it is broken (the list still shows)."""
+    try:
+        return current_playbook(session)
+    except CallcenterError as exc:
+        log.warning("no scripts for the callback list: %s", exc)
+        return None
+
+
 def script_for(
-    session: Session, *, phone: str, reason: str, now: datetime
+    session: Session, *, phone: str, reason: str, now: datetime, playbook: Playbook | None
 ) -> dict[str, Any] | None:
     """Return the playbook's script for calling this number back for this reason, if any."""
+    if playbook is None:
+        return None
     try:
         card = load_card(session, caller=phone, now=now).to_dict()
         situation = situation_for(card=card, call_kind=reason)
-        return select_script(situation, playbook=current_playbook(session)).to_dict()
+        return select_script(situation, playbook=playbook).to_dict()
     except CallcenterError as exc:
         log.debug("no script for a %s callback: %s", reason, exc)
         return None
