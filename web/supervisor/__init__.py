@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 
 from callcenter.reports.figures import (
     BadPeriod,
+    CallFigures,
     Figures,
     Period,
     ReportOptions,
@@ -224,7 +225,27 @@ def load_period_figures() -> Figures:
 def dashboard() -> str:
     """Show the period's figures: totals, by day, by hour, dropped callers, administrators."""
     figures = load_period_figures()
-    return render_template("supervisor/dashboard.html", f=figures, query=_query_args())
+    return render_template(
+        "supervisor/dashboard.html", f=figures, query=_query_args(), charts=chart_data(figures)
+    )
+
+
+def chart_data(figures: Figures) -> dict[str, object]:
+    """Return the dashboard charts' series: inbound calls by day and by hour of the day."""
+
+    def series(buckets: list[tuple[str, CallFigures]]) -> dict[str, list[object]]:
+        return {
+            "labels": [label for label, _ in buckets],
+            "answered": [c.answered for _, c in buckets],
+            "missed": [c.missed for _, c in buckets],
+            "abandoned": [c.abandoned for _, c in buckets],
+            "ivr_abandoned": [c.ivr_abandoned for _, c in buckets],
+        }
+
+    return {
+        "by_day": series([(day.strftime("%d.%m"), c) for day, c in figures.by_day]),
+        "by_hour": series([(f"{hour:02d}", c) for hour, c in figures.by_hour]),
+    }
 
 
 @bp.get("/agents")

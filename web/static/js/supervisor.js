@@ -1,9 +1,59 @@
-// Supervisor's live view: calls ringing and in progress, and calls as they end.
-// Values go on the page with textContent only.
+// Supervisor pages: the live view of today's calls (calls ringing and in progress, and calls
+// as they end) and the dashboard's charts. Values go on the page with textContent only.
+
+// The dashboard's charts (Chart.js, vendored): inbound calls by day and by hour of the day.
+(function () {
+  "use strict";
+
+  var source = document.getElementById("chart-data");
+  if (!source || typeof Chart === "undefined") { return; }  // no chart: the tables stay
+  var data = JSON.parse(source.textContent);
+  var SERIES = [
+    ["answered", "Отвечено", "#24415f"],
+    ["missed", "Пропущено", "#c9a400"],
+    ["abandoned", "Брошено в очереди", "#b00020"],
+    ["ivr_abandoned", "Потеряно до очереди", "#8a94a6"]
+  ];
+
+  function draw(canvasId, series, xTitle) {
+    var canvas = document.getElementById(canvasId);
+    if (!canvas) { return null; }
+    canvas.parentElement.hidden = false;
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: series.labels,
+        datasets: SERIES.map(function (s) {
+          return { label: s[1], data: series[s[0]], backgroundColor: s[2], stack: "calls" };
+        })
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        scales: {
+          x: { stacked: true, title: { display: true, text: xTitle } },
+          y: { stacked: true, beginAtZero: true, ticks: { precision: 0 },
+               title: { display: true, text: "Входящих звонков" } }
+        },
+        plugins: { legend: { position: "bottom" } }
+      }
+    });
+  }
+
+  window.dashboardCharts = {
+    byDay: draw("chart-by-day", data.by_day, "День"),
+    byHour: draw("chart-by-hour", data.by_hour, "Час")
+  };
+  document.querySelectorAll(".chart-fallback").forEach(function (el) { el.hidden = true; });
+})();
+
+// Today's calls, live.
 (function () {
   "use strict";
 
   var live = document.getElementById("live");
+  if (!live) { return; }
   var ended = document.getElementById("ended");
   var empty = document.getElementById("live-empty");
   var conn = document.getElementById("conn");
