@@ -291,3 +291,22 @@ def test_callback_list_take_and_close_across_operators(browser, artifacts, clini
     finally:
         anna_ctx.close()
         boris_ctx.close()
+
+
+@pytest.mark.timeout(60)
+def test_wrap_up_ends_by_itself_on_the_panel(browser, clinic):
+    from callcenter.calls.effects import OperatorStateChanged, OperatorStatus
+
+    app, base, _, _ = clinic
+    live = install_live_panel(app)
+    live.states.operator_state(
+        OperatorStateChanged("101", "Иванова Анна", OperatorStatus.WRAP_UP, 100.0, until=103.0)
+    )
+    context, page = log_in(browser, base, "anna")
+    try:
+        assert page.text_content("#agent-state") == "Поствызывная обработка"
+        # Asterisk sends no event when wrap-up ends: the panel counts its length itself.
+        page.wait_for_selector("#agent[data-status=free]", timeout=5_000)
+        assert page.text_content("#agent-state") == "Свободен"
+    finally:
+        context.close()

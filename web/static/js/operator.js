@@ -396,11 +396,20 @@
   var pausePending = document.getElementById("pause-pending");
   var stateLabels = JSON.parse(document.getElementById("state-labels").textContent);
 
+  var wrapTimer = null;
   function showState(state) {
     if (!state) { return; }
     agentBox.dataset.status = state.status;
     agentState.textContent = stateLabels[state.status] || state.status;
     pausePending.hidden = true;
+    clearTimeout(wrapTimer);
+    // Asterisk says nothing when wrap-up ends: free again after its length (a duration,
+    // so the browser's clock need not agree with Asterisk's).
+    if (state.status === "wrap_up" && state.until && state.ts && state.until > state.ts) {
+      wrapTimer = setTimeout(function () {
+        showState({ status: "free" });
+      }, (state.until - state.ts) * 1000);
+    }
   }
 
   function askPause(paused) {
