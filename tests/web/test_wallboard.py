@@ -89,6 +89,36 @@ def test_an_ended_call_leaves_the_waiting_list(make_call):
     assert board.snapshot()["waiting"] == []
 
 
+def test_callers_seen_before_an_ami_gap_leave_the_board_when_the_link_is_back():
+    clock = FakeClock(100.0)
+    board = LiveBoard(clock=clock)
+    board.link_state(up=True, reason=None)
+    board.call_started(started("before"))
+    clock.now += 5
+    board.link_state(up=False, reason="connection lost")
+    snap = board.snapshot()
+    assert snap["link"] == {"up": False, "reason": "connection lost"}
+    assert [w["linkedid"] for w in snap["waiting"]] == ["before"]  # unknown yet: kept
+    clock.now += 5
+    board.link_state(up=False, reason="reconnect failed")  # still down: no new gap
+    clock.now += 5
+    board.link_state(up=True, reason=None)
+    board.call_started(started("after"))
+    snap = board.snapshot()
+    assert snap["link"]["up"] is True
+    assert [w["linkedid"] for w in snap["waiting"]] == ["after"]
+
+
+def test_a_caller_waiting_longer_than_any_queue_allows_is_dropped():
+    clock = FakeClock(0.0)
+    board = LiveBoard(clock=clock)
+    board.call_started(started("ghost"))
+    clock.now += 29 * 60
+    assert [w["linkedid"] for w in board.snapshot()["waiting"]] == ["ghost"]
+    clock.now += 2 * 60
+    assert board.snapshot()["waiting"] == []
+
+
 def test_wrap_up_turns_free_when_its_time_is_over():
     clock = FakeClock(500.0)
     board = LiveBoard(clock=clock)

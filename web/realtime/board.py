@@ -23,9 +23,10 @@ from callcenter.calls.effects import AgentRinging, CallStarted, OperatorStatus
 from callcenter.calls.model import CallRecord
 from callcenter.reports.figures import CallRow, Period, ReportOptions, summarize_calls
 
-#: A caller still "waiting" after this long lost the call while the AMI link was down (the
-#: tracker reports such calls as lost, which the notifier port does not carry): drop it.
-STALE_WAIT_S = 3 * 3600.0
+#: No caller waits this long in a clinic's queue: such an entry is a call whose end went unseen
+#: (the tracker reports calls lost in an AMI gap as ``CallLost``, which the notifier port does
+#: not carry), so it is dropped rather than keep the alert up.
+STALE_WAIT_S = 30 * 60.0
 #: Ended calls kept in memory for today's figures: today's, with a day's margin.
 KEEP_ROWS = timedelta(days=2)
 
@@ -90,6 +91,7 @@ class LiveBoard:
         self._seeded_day: str | None = None
         self._link_up: bool | None = None
         self._link_reason: str | None = None
+        self._link_down_since: float | None = None
 
     def configure(self, *, timezone: str, options: ReportOptions | None = None) -> None:
         """Set the clinic's time zone (today's figures) and the thresholds (service level)."""
@@ -166,6 +168,17 @@ class LiveBoard:
 
     def link_state(self, *, up: bool, reason: str | None) -> None:
         with self._lock:
+            now = self._clock()
+            if up and self._link_up is False and self._link_down_since is not None:
+                # Callers seen before the gap may have hung up unseen, and the notifier port
+                # does not carry the tracker's ``CallLost``: drop them rather than keep ghost
+                # callers (and a false alert) on the board. A caller still queued leaves the
+                # board too, for at most the rest of the queue's timeout.
+                cutoff = self._link_down_since
+                for linkedid in [k for k, w in self._waiting.items() if w.since <= cutoff]:
+                    del self._waiting[linkedid]
+            if not up and self._link_up is not False:
+                self._link_down_since = now
             self._link_up = up
             self._link_reason = reason
 
