@@ -29,10 +29,11 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from callcenter.ami.actions import OriginateStyle, new_action_id
 from callcenter.ami.client import AmiClient, AmiError, AmiNoReply, AmiNotConnected
@@ -74,6 +75,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
+
+#: How long the dialer keeps the clinic's settings before reading them again.
+SCHEDULE_TTL_S = 5.0
 
 
 def utc_now() -> datetime:
@@ -131,6 +135,21 @@ class StoreConsentLookup:
             own = called_us_within(session, phone=phone, since=at - self._own_request)
         verdict = may_call(purpose=CallPurpose(kind), consent=state, callers_own_request=own)
         return Permission(verdict.allowed, verdict.reason)
+
+    def check_many(self, requests: Sequence[tuple[str, str]], *, at: datetime) -> list[Permission]:
+        """Answer several ``(phone, kind)`` questions with one session and a few queries."""
+        with self._sessions() as session:
+            facts = store.consent_facts_for_phones(
+                session, phones={p for p, _ in requests}, at=at, since=at - self._own_request
+            )
+        answers = []
+        for phone, kind in requests:
+            fact = facts[phone]
+            verdict = may_call(
+                purpose=CallPurpose(kind), consent=fact.state, callers_own_request=fact.called_us
+            )
+            answers.append(Permission(verdict.allowed, verdict.reason))
+        return answers
 
 
 class ConsentScreeningNotifier:
@@ -255,6 +274,60 @@ class DialerTrackingListener(TrackingListener):
         self.resynced.set()
 
 
+# -- batching database work -------------------------------------------------------------------
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    """Runs a blocking ``run(items) -> results`` over everything submitted while it was busy.
+
+    Concurrent dials each ``await submit(item)``; the first starts a run in a worker thread,
+    and whatever arrives meanwhile goes into the next run. One transaction serves many dials
+    under load, and a lone dial is not delayed. An exception of a run is raised in every
+    submitter of that run; an exception *returned* for one item is raised in its submitter only.
+    """
+
+    def __init__(self, run: Callable[[list[T]], Sequence[R | Exception]]) -> None:
+        self._run = run
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._running = False
+
+    def submit(self, item: T) -> Awaitable[R]:
+        """Queue ``item``; the returned awaitable gives its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._running:
+            self._running = True
+            loop.create_task(self._drain())
+        return future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await asyncio.to_thread(self._run, [item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"batch of {len(batch)} gave {len(results)} results")
+                except Exception as exc:  # handed to every waiter of this batch
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for (_, future), result in zip(batch, results, strict=True):
+                        if future.done():
+                            continue
+                        if isinstance(result, Exception):
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
+        finally:
+            self._running = False
+
+
 # -- the dialer -----------------------------------------------------------------------------
 
 
@@ -339,6 +412,11 @@ class Dialer:
         self._signals: dict[str, asyncio.Event] = {}
         self._operators_in_use: set[str] = set()
         self._in_flight = 0
+        self._schedule_cache: tuple[float, ClinicSchedule] | None = None
+        # Concurrent dials share transactions: consent checks, attempt starts, outcomes.
+        self._consent_checks: Batcher[tuple[str, str], Permission] = Batcher(self._consent_many)
+        self._starts: Batcher[store.AttemptStart, bool] = Batcher(self._start_attempts)
+        self._finishes: Batcher[store.AttemptFinish, str] = Batcher(self._finish_attempts)
 
     # -- events (on the AMI client's loop) ----------------------------------------------------
 
@@ -403,10 +481,16 @@ class Dialer:
             )
 
     def _load_schedule(self) -> ClinicSchedule:
+        """The clinic's rules: re-read at most every ``SCHEDULE_TTL_S``, not per sweep."""
         if self._fixed_schedule is not None:
             return self._fixed_schedule
+        cached = self._schedule_cache
+        if cached is not None and time.monotonic() - cached[0] < SCHEDULE_TTL_S:
+            return cached[1]
         with self._sessions() as session:
-            return store.load_clinic_schedule(session, default=self._default_schedule)
+            schedule = store.load_clinic_schedule(session, default=self._default_schedule)
+        self._schedule_cache = (time.monotonic(), schedule)
+        return schedule
 
     def _claim_one(self, task_id: int, now: datetime) -> store.ClaimedTask | None:
         with self._sessions.begin() as session:
@@ -441,7 +525,7 @@ class Dialer:
             await asyncio.to_thread(self._release, task.task_id, due)
             return DialResult(task_id=task.task_id, action="out_of_hours", detail=due.isoformat())
         kind = task.kind or str(kind_for_reason(task.reason, schedule))
-        refused = await asyncio.to_thread(self._check_consent, task, kind)
+        refused = await self._check_consent(task, kind)
         if refused is not None:
             return refused
         number = dial_string(task.phone)
@@ -496,12 +580,14 @@ class Dialer:
         style: OriginateStyle,
     ) -> DialResult:
         # The second consent check: immediately before the call, a fresh withdrawal wins.
-        refused = await asyncio.to_thread(self._check_consent, task, kind)
+        refused = await self._check_consent(task, kind)
         if refused is not None:
             return refused
         task_ref = str(task.task_id)
         action_id = new_action_id(f"cb-{task_ref}")
-        started = await asyncio.to_thread(self._start_attempt, task.task_id, action_id)
+        started = await self._starts.submit(
+            store.AttemptStart(task_id=task.task_id, action_id=action_id)
+        )
         if not started:
             return DialResult(task_id=task.task_id, action="lost_lease")
         entry = self.outcomes.watch(action_id=action_id, task_id=task_ref, style=style)
@@ -513,8 +599,8 @@ class Dialer:
         finally:
             self.outcomes.forget(action_id)
             self._signals.pop(action_id, None)
-        state = await asyncio.to_thread(
-            self._finish, task, schedule, action_id, outcome, entry.linkedid
+        state = await self._finishes.submit(
+            self._finish_of(task, schedule, action_id, outcome, entry.linkedid)
         )
         log.info(
             "dialer: task %s → %s (%s) %s; task %s",
@@ -586,12 +672,60 @@ class Dialer:
 
     # -- database steps (worker threads) --------------------------------------------------------
 
-    def _check_consent(self, task: store.ClaimedTask, kind: str) -> DialResult | None:
-        verdict = self.consent(phone=task.phone, kind=kind, at=self._clock())
+    async def _check_consent(self, task: store.ClaimedTask, kind: str) -> DialResult | None:
+        verdict = await self._consent_checks.submit((task.phone, kind))
         if verdict.allowed:
             return None
-        self._close(task.task_id, CloseReasonDialer.REFUSED, verdict.reason)
+        await asyncio.to_thread(
+            self._close, task.task_id, CloseReasonDialer.REFUSED, verdict.reason
+        )
         return DialResult(task_id=task.task_id, action="refused", detail=verdict.reason)
+
+    def _consent_many(self, requests: list[tuple[str, str]]) -> Sequence[Permission | Exception]:
+        at = self._clock()
+        many = getattr(self.consent, "check_many", None)
+        if many is not None:
+            return cast(Sequence[Permission], many(requests, at=at))
+        answers: list[Permission | Exception] = []
+        for phone, kind in requests:
+            try:
+                answers.append(self.consent(phone=phone, kind=kind, at=at))
+            except Exception as exc:  # this task's failure, not its neighbours'
+                answers.append(exc)
+        return answers
+
+    def _start_attempts(self, starts: list[store.AttemptStart]) -> list[bool]:
+        with self._sessions.begin() as session:
+            started = store.start_attempts(
+                session, starts=starts, worker_id=self.config.worker_id, now=self._clock()
+            )
+        return [s.task_id in started for s in starts]
+
+    def _finish_of(
+        self,
+        task: store.ClaimedTask,
+        schedule: ClinicSchedule,
+        action_id: str | None,
+        outcome: AttemptOutcome,
+        linkedid: str | None,
+    ) -> store.AttemptFinish:
+        now = self._clock()
+        return store.AttemptFinish(
+            task_id=task.task_id,
+            action_id=action_id,
+            outcome=outcome,
+            linkedid=linkedid,
+            ended_at=now,
+            decision=decide_after_attempt(
+                outcome=outcome, attempts_before=task.attempts, finished_at=now, schedule=schedule
+            ),
+        )
+
+    def _finish_attempts(self, finishes: list[store.AttemptFinish]) -> list[str]:
+        with self._sessions.begin() as session:
+            return store.finish_attempts(
+                session, finishes=finishes, worker_id=self.config.worker_id
+            )
 
     def _close(self, task_id: int, reason: CloseReasonDialer, detail: str) -> None:
         with self._sessions.begin() as session:
@@ -610,16 +744,6 @@ class Dialer:
                 session, task_id=task_id, worker_id=self.config.worker_id, due_at=due_at
             )
 
-    def _start_attempt(self, task_id: int, action_id: str) -> bool:
-        with self._sessions.begin() as session:
-            now = self._clock()
-            if not store.holds_lease(
-                session, task_id=task_id, worker_id=self.config.worker_id, now=now
-            ):
-                return False
-            store.start_attempt(session, task_id=task_id, action_id=action_id, started_at=now)
-            return True
-
     def _finish(
         self,
         task: store.ClaimedTask,
@@ -628,21 +752,8 @@ class Dialer:
         outcome: AttemptOutcome,
         linkedid: str | None,
     ) -> str:
-        now = self._clock()
-        decision = decide_after_attempt(
-            outcome=outcome, attempts_before=task.attempts, finished_at=now, schedule=schedule
-        )
-        with self._sessions.begin() as session:
-            return store.finish_attempt(
-                session,
-                task_id=task.task_id,
-                action_id=action_id,
-                outcome=outcome,
-                linkedid=linkedid,
-                ended_at=now,
-                decision=decision,
-                worker_id=self.config.worker_id,
-            )
+        finish = self._finish_of(task, schedule, action_id, outcome, linkedid)
+        return self._finish_attempts([finish])[0]
 
     def _resolve_earlier_attempt(
         self, task: store.ClaimedTask, schedule: ClinicSchedule

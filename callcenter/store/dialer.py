@@ -11,19 +11,27 @@ The caller owns the transaction. Claiming is the one place where back-ends diffe
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import case, delete, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from callcenter.patients.consent import (
+    ConsentRecordView,
+    ConsentState,
+    consent_state_from_records,
+)
+from callcenter.patients.phone import normalize_phone
 from callcenter.store import queries
 from callcenter.store.models import Call, Task, TaskAttempt, TaskEvent
 from callcenter.store.models_dialer import ClinicSettingsVersion, TaskLease
+from callcenter.store.models_patients import ConsentRecord, DoNotCall, PatientPhone
+from callcenter.store.patients import phone_hash
 from callcenter.tasks.schedule import (
     DROPPED_CALL_REASONS,
     AttemptDecision,
@@ -206,20 +214,28 @@ def claim_due_tasks(
     if not tasks:
         return []
     # Read the leases again: this statement sees leases committed after the one above began.
-    live = set(
-        session.scalars(
-            select(TaskLease.task_id).where(
-                TaskLease.task_id.in_([t.id for t in tasks]), TaskLease.lease_until > now
-            )
+    leases = {
+        lease.task_id: lease
+        for lease in session.scalars(
+            select(TaskLease)
+            .where(TaskLease.task_id.in_([t.id for t in tasks]))
+            .execution_options(populate_existing=True)
         )
-    )
-    claimed: list[ClaimedTask] = []
-    for task in tasks:
-        if task.id in live:
-            continue
-        if len(claimed) >= limit:
-            break
-        claimed.append(_take_lease(session, task, worker_id=worker_id, now=now, lease_s=lease_s))
+    }
+    chosen = [t for t in tasks if t.id not in leases or leases[t.id].lease_until <= now][:limit]
+    unfinished = _unfinished_attempts_of(session, task_ids=[t.id for t in chosen])
+    claimed = [
+        _take_lease(
+            session,
+            task,
+            worker_id=worker_id,
+            now=now,
+            lease_s=lease_s,
+            lease=leases.get(task.id),
+            unfinished=unfinished.get(task.id, ()),
+        )
+        for task in chosen
+    ]
     session.flush()
     return claimed
 
@@ -243,16 +259,31 @@ def claim_task(
     lease = session.get(TaskLease, task_id, populate_existing=True)
     if lease is not None and lease.lease_until > now:
         return None
-    claimed = _take_lease(session, task, worker_id=worker_id, now=now, lease_s=lease_s)
+    unfinished = _unfinished_attempts_of(session, task_ids=[task_id])
+    claimed = _take_lease(
+        session,
+        task,
+        worker_id=worker_id,
+        now=now,
+        lease_s=lease_s,
+        lease=lease,
+        unfinished=unfinished.get(task_id, ()),
+    )
     session.flush()
     return claimed
 
 
 def _take_lease(
-    session: Session, task: Task, *, worker_id: str, now: datetime, lease_s: float
+    session: Session,
+    task: Task,
+    *,
+    worker_id: str,
+    now: datetime,
+    lease_s: float,
+    lease: TaskLease | None,
+    unfinished: tuple[UnfinishedAttempt, ...],
 ) -> ClaimedTask:
     until = now + timedelta(seconds=lease_s)
-    lease = session.get(TaskLease, task.id, populate_existing=True)
     if lease is None:
         session.add(
             TaskLease(task_id=task.id, claimed_by=worker_id, claimed_at=now, lease_until=until)
@@ -269,7 +300,7 @@ def _take_lease(
         opened_at=task.opened_at,
         due_at=task.due_at,
         lease_until=until,
-        unfinished=_unfinished_attempts(session, task_id=task.id),
+        unfinished=unfinished,
         assigned_extension=task.assigned_extension,
     )
 
@@ -294,13 +325,23 @@ def release_task(
             task.due_at = due_at
 
 
-def _unfinished_attempts(session: Session, *, task_id: int) -> tuple[UnfinishedAttempt, ...]:
-    rows = session.scalars(
-        select(TaskAttempt)
-        .where(TaskAttempt.task_id == task_id, TaskAttempt.outcome.is_(None))
+def _unfinished_attempts_of(
+    session: Session, *, task_ids: Sequence[int]
+) -> dict[int, tuple[UnfinishedAttempt, ...]]:
+    """Return the attempts without an outcome of these tasks, in one query."""
+    if not task_ids:
+        return {}
+    found: dict[int, list[UnfinishedAttempt]] = {}
+    rows = session.execute(
+        select(TaskAttempt.task_id, TaskAttempt.action_id, TaskAttempt.started_at)
+        .where(TaskAttempt.task_id.in_(task_ids), TaskAttempt.outcome.is_(None))
         .order_by(TaskAttempt.id)
     )
-    return tuple(UnfinishedAttempt(action_id=r.action_id, started_at=r.started_at) for r in rows)
+    for task_id, action_id, started_at in rows:
+        found.setdefault(task_id, []).append(
+            UnfinishedAttempt(action_id=action_id, started_at=started_at)
+        )
+    return {task_id: tuple(items) for task_id, items in found.items()}
 
 
 # -- attempts -------------------------------------------------------------------------------
@@ -338,6 +379,143 @@ def find_callback_call(session: Session, *, task_id: int, since: datetime) -> Ca
     return chosen[-1] if chosen else None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptStart:
+    """An Originate about to be sent for a task (``start_attempts``)."""
+
+    task_id: int
+    action_id: str
+
+
+def start_attempts(
+    session: Session, *, starts: Sequence[AttemptStart], worker_id: str, now: datetime
+) -> set[int]:
+    """Record the attempts of several tasks at once, before their Originates are sent.
+
+    Only tasks on which ``worker_id`` still holds a live lease get one; returns their ids.
+    """
+    if not starts:
+        return set()
+    ids = [s.task_id for s in starts]
+    leases = {
+        lease.task_id: lease
+        for lease in session.scalars(
+            select(TaskLease)
+            .where(
+                TaskLease.task_id.in_(ids),
+                TaskLease.claimed_by == worker_id,
+                TaskLease.lease_until > now,
+            )
+            .execution_options(populate_existing=True)
+        )
+    }
+    started: set[int] = set()
+    for start in starts:
+        lease = leases.get(start.task_id)
+        if lease is None or start.task_id in started:
+            continue
+        session.add(TaskAttempt(task_id=start.task_id, started_at=now, action_id=start.action_id))
+        lease.action_id = start.action_id
+        started.add(start.task_id)
+    session.flush()
+    return started
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptFinish:
+    """An attempt's outcome and what it does to its task (``finish_attempts``)."""
+
+    task_id: int
+    action_id: str | None
+    outcome: AttemptOutcome
+    linkedid: str | None
+    ended_at: datetime
+    decision: AttemptDecision
+
+
+def finish_attempts(
+    session: Session, *, finishes: Sequence[AttemptFinish], worker_id: str
+) -> list[str]:
+    """``finish_attempt`` for several tasks in one transaction; results in the same order.
+
+    The numbers are locked in sorted order (as every locker of several numbers does), so two
+    batches, or a batch and the listener, cannot deadlock.
+    """
+    if not finishes:
+        return []
+    ids = sorted({f.task_id for f in finishes})
+    phones = dict(
+        session.execute(select(Task.id, Task.phone).where(Task.id.in_(ids))).tuples().all()
+    )
+    missing = [i for i in ids if i not in phones]
+    if missing:
+        raise LookupError(f"tasks {missing} do not exist")
+    for phone in sorted(set(phones.values())):
+        queries.lock_phone(session, phone=phone)
+    tasks = {
+        t.id: t
+        for t in session.scalars(
+            select(Task).where(Task.id.in_(ids)).execution_options(populate_existing=True)
+        )
+    }
+    action_ids = [f.action_id for f in finishes if f.action_id is not None]
+    attempts = {
+        a.action_id: a
+        for a in (
+            session.scalars(select(TaskAttempt).where(TaskAttempt.action_id.in_(action_ids)))
+            if action_ids
+            else ()
+        )
+    }
+    session.execute(
+        delete(TaskLease).where(TaskLease.task_id.in_(ids), TaskLease.claimed_by == worker_id)
+    )
+    return [
+        _apply_finish(
+            session, task=tasks[f.task_id], finish=f, attempt=attempts.get(f.action_id or "")
+        )
+        for f in finishes
+    ]
+
+
+def _apply_finish(
+    session: Session, *, task: Task, finish: AttemptFinish, attempt: TaskAttempt | None
+) -> str:
+    if attempt is None:
+        attempt = TaskAttempt(
+            task_id=task.id, started_at=finish.ended_at, action_id=finish.action_id
+        )
+        session.add(attempt)
+    attempt.outcome = str(finish.outcome)
+    attempt.ended_at = finish.ended_at
+    attempt.call_linkedid = finish.linkedid
+    session.add(
+        TaskEvent(
+            task_id=task.id,
+            at=finish.ended_at,
+            kind=EVENT_ATTEMPT,
+            detail=f"{finish.outcome} (action {finish.action_id}, call {finish.linkedid})",
+        )
+    )
+    task.last_attempt_at = attempt.started_at
+    decision = finish.decision
+    if task.status != queries.TASK_OPEN:
+        # The stored call closed it first (reached / got through): only the attempt is new.
+        task.attempts = max(task.attempts, decision.attempts)
+        return "already_closed"
+    task.attempts = decision.attempts
+    match decision:
+        case Reschedule():
+            task.due_at = decision.due_at
+            return "rescheduled"
+        case CloseAfterAttempt():
+            _close(
+                session, task=task, reason=decision.close_reason, at=finish.ended_at, detail=None
+            )
+            return "closed"
+    raise AssertionError(f"unknown decision {decision!r}")
+
+
 def finish_attempt(
     session: Session,
     *,
@@ -355,44 +533,20 @@ def finish_attempt(
     an answered callback closed by the stored call and by the dialer is closed once. Returns
     what happened to the task: ``"rescheduled"``, ``"closed"`` or ``"already_closed"``.
     """
-    task = queries.get_task(session, task_id=task_id)
-    if task is None:
-        raise LookupError(f"task {task_id} does not exist")
-    queries.lock_phone(session, phone=task.phone)
-    task = queries.get_task(session, task_id=task_id)
-    assert task is not None
-    attempt = None
-    if action_id is not None:
-        attempt = session.scalar(select(TaskAttempt).where(TaskAttempt.action_id == action_id))
-    if attempt is None:
-        attempt = TaskAttempt(task_id=task_id, started_at=ended_at, action_id=action_id)
-        session.add(attempt)
-    attempt.outcome = str(outcome)
-    attempt.ended_at = ended_at
-    attempt.call_linkedid = linkedid
-    release_task(session, task_id=task_id, worker_id=worker_id)
-    session.add(
-        TaskEvent(
-            task_id=task_id,
-            at=ended_at,
-            kind=EVENT_ATTEMPT,
-            detail=f"{outcome} (action {action_id}, call {linkedid})",
-        )
-    )
-    task.last_attempt_at = attempt.started_at
-    if task.status != queries.TASK_OPEN:
-        # The stored call closed it first (reached / got through): only the attempt is new.
-        task.attempts = max(task.attempts, decision.attempts)
-        return "already_closed"
-    task.attempts = decision.attempts
-    match decision:
-        case Reschedule():
-            task.due_at = decision.due_at
-            return "rescheduled"
-        case CloseAfterAttempt():
-            _close(session, task=task, reason=decision.close_reason, at=ended_at, detail=None)
-            return "closed"
-    raise AssertionError(f"unknown decision {decision!r}")
+    return finish_attempts(
+        session,
+        finishes=[
+            AttemptFinish(
+                task_id=task_id,
+                action_id=action_id,
+                outcome=outcome,
+                linkedid=linkedid,
+                ended_at=ended_at,
+                decision=decision,
+            )
+        ],
+        worker_id=worker_id,
+    )[0]
 
 
 def close_task_for(
@@ -439,6 +593,92 @@ def _close(
     session.add(
         TaskEvent(task_id=task.id, at=at, kind=queries.EVENT_CLOSED, detail=detail or str(reason))
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentFacts:
+    """What the consent rule needs to know about one number."""
+
+    state: ConsentState | None  # None: no patient has it and it is not on the do-not-call list
+    called_us: bool  # an inbound call from it started at or after ``since``
+
+
+def consent_facts_for_phones(
+    session: Session, *, phones: Collection[str], at: datetime, since: datetime
+) -> dict[str, ConsentFacts]:
+    """``patients.consent_state_for_phone`` and ``called_us_within`` for many numbers at once.
+
+    The same answers as those two (a person's do-not-call request on any of their numbers
+    counts for all), in five queries whatever the number of phones. Keys are the phones as
+    given; a phone that is not a number gets ``ConsentFacts(state=None, called_us=False)``.
+    """
+    normalized = {phone: normalize_phone(phone) for phone in phones}
+    numbers = sorted({n for n in normalized.values() if n is not None})
+    if not numbers:
+        return {phone: ConsentFacts(state=None, called_us=False) for phone in phones}
+    owner = dict(
+        session.execute(
+            select(PatientPhone.phone, PatientPhone.patient_id).where(
+                PatientPhone.phone.in_(numbers)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    patient_ids = sorted(set(owner.values()))
+    their_phones: dict[int, list[str]] = {}
+    records: dict[int, list[ConsentRecordView]] = {}
+    if patient_ids:
+        for patient_id, phone in session.execute(
+            select(PatientPhone.patient_id, PatientPhone.phone).where(
+                PatientPhone.patient_id.in_(patient_ids)
+            )
+        ):
+            their_phones.setdefault(patient_id, []).append(phone)
+        for patient_id, kind, action, when in session.execute(
+            select(
+                ConsentRecord.patient_id, ConsentRecord.kind, ConsentRecord.action, ConsentRecord.at
+            ).where(ConsentRecord.patient_id.in_(patient_ids))
+        ):
+            records.setdefault(patient_id, []).append(
+                ConsentRecordView(kind=kind, action=action, at=when)
+            )
+    every_phone = set(numbers).union(*their_phones.values())
+    hashes = {phone_hash(p): p for p in every_phone}
+    barred = {
+        hashes[h]
+        for h in session.scalars(
+            select(DoNotCall.phone_hash).where(DoNotCall.phone_hash.in_(sorted(hashes)))
+        )
+    }
+    callers = set(
+        session.scalars(
+            select(Call.phone)
+            .where(Call.phone.in_(numbers), Call.direction == "inbound", Call.started_at >= since)
+            .distinct()
+        )
+    )
+    facts: dict[str, ConsentFacts] = {}
+    for phone, number in normalized.items():
+        if number is None:
+            facts[phone] = ConsentFacts(state=None, called_us=False)
+            continue
+        patient_id = owner.get(number)
+        state: ConsentState | None
+        if patient_id is None:
+            state = (
+                ConsentState(pd_consent=False, marketing_consent=False, do_not_call=True)
+                if number in barred
+                else None
+            )
+        else:
+            state = consent_state_from_records(
+                records.get(patient_id, []),
+                do_not_call=any(p in barred for p in their_phones.get(patient_id, [])),
+                at=at,
+            )
+        facts[phone] = ConsentFacts(state=state, called_us=number in callers)
+    return facts
 
 
 def called_us_since(session: Session, *, phone: str, since: datetime) -> bool:
