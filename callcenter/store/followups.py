@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, exists, func, insert, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,7 @@ from callcenter.tasks.followups import (
     DEFAULT_RULES,
     URGENCY,
     Followup,
+    FollowupClock,
     FollowupCloseReason,
     FollowupKey,
     FollowupReason,
@@ -67,6 +68,8 @@ from callcenter.tasks.schedule import ClinicSchedule, kind_for_reason
 _IN_CHUNK = 5_000
 # Rows per multi-row INSERT of tasks (10 columns each).
 _INSERT_CHUNK = 500
+
+_REASONS = {str(reason): reason for reason in FollowupReason}
 
 #: Why a due follow-up was not opened (besides the consent rule's refusal reasons).
 SKIP_OPEN_TASK = "open_task"  # one of the patient's numbers has an open task
@@ -180,8 +183,14 @@ def sweep_followups(
     if not dry_run:
         lock_key(session, key="followup-sweep")
     since = rules.lookback_start(today)
-    patients = _load_patients(session, since=since, first_since=rules.first_visit_lookback(today))
-    records = _load_records(session, since=since, midnight=midnight, now=now)
+    clock = FollowupClock(now=now, schedule=schedule, rules=rules)
+    patient_ids = _candidate_ids(session, clock)
+    patients = _load_patients(
+        session, since=since, first_since=rules.first_visit_lookback(today), patient_ids=patient_ids
+    )
+    records = _load_records(
+        session, since=since, midnight=midnight, now=now, patient_ids=patient_ids
+    )
 
     closed = _close_unwanted(
         session,
@@ -217,7 +226,9 @@ def sweep_followups(
     for patient_id, facts in patients.items():
         if patient_id in opened_today:
             continue
-        found = due_followups(facts, now=now, schedule=schedule, rules=rules, done=done[patient_id])
+        found = due_followups(
+            facts, now=now, schedule=schedule, rules=rules, done=done[patient_id], clock=clock
+        )
         if found:
             due[patient_id] = found
     opened, skipped = _open_due(
@@ -251,33 +262,77 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start : start + _IN_CHUNK]
 
 
-def _load_patients(session: Session, *, since: date, first_since: date) -> dict[int, PatientFacts]:
-    """Every patient with a visit on or after ``since``, with those visits, plus the number of
-    earlier completed visits of those who may be in a first-visit series."""
-    connection = session.connection()
-    rows = connection.execute(
-        select(
-            Visit.patient_id,
-            Visit.id,
-            Visit.visit_date,
-            Visit.status,
-            Visit.service,
-            Visit.booked_at,
-        ).where(Visit.visit_date >= since)
-    ).all()
-    visits: dict[int, list[VisitFacts]] = defaultdict(list)
-    for patient_id, visit_id, visit_date, status, service, booked_at in rows:
-        if booked_at is not None and booked_at.tzinfo is None:
-            booked_at = booked_at.replace(tzinfo=UTC)  # Core rows from SQLite come back naive
-        visits[patient_id].append(
-            VisitFacts(
-                visit_id=visit_id,
-                visit_date=visit_date,
-                status=status,
-                service=service,
-                booked_at=booked_at,
+def _candidate_ids(session: Session, clock: FollowupClock) -> list[int]:
+    """The patients who may have a follow-up to open or close now, from one SQL query: a visit
+    near today (reminders, no-shows, care, NPS, first visits), a last completed visit in the
+    sleeping window without a «Забота» record for it yet (and with the consent records such a
+    call needs, a necessary condition checked in full later), or an open follow-up task."""
+    near = select(Visit.patient_id).where(
+        Visit.visit_date >= clock.active_since, Visit.visit_date <= clock.reminder_horizon
+    )
+    last = (
+        select(Visit.patient_id, func.max(Visit.visit_date).label("last_date"))
+        .where(Visit.status == "completed", Visit.visit_date <= clock.today)
+        .group_by(Visit.patient_id)
+        .subquery()
+    )
+    oldest, newest = clock.sleeping_bounds
+    called = exists().where(
+        FollowupRecord.patient_id == last.c.patient_id,
+        FollowupRecord.reason == str(FollowupReason.SLEEPING),
+        FollowupRecord.anchor_date == last.c.last_date,
+    )
+    conditions = [last.c.last_date >= oldest, last.c.last_date <= newest, ~called]
+    needed = ["pd"]
+    if kind_for_reason(str(FollowupReason.SLEEPING), clock.schedule) == "marketing":
+        needed.append("marketing")
+    for kind in needed:
+        conditions.append(
+            exists().where(
+                ConsentRecord.patient_id == last.c.patient_id,
+                ConsentRecord.kind == kind,
+                ConsentRecord.action == "given",
             )
         )
+    sleeping = select(last.c.patient_id).where(*conditions)
+    open_task = (
+        select(FollowupRecord.patient_id)
+        .join(Task, Task.id == FollowupRecord.task_id)
+        .where(Task.status == queries.TASK_OPEN)
+    )
+    return sorted(session.scalars(union(near, sleeping, open_task)))
+
+
+def _load_patients(
+    session: Session, *, since: date, first_since: date, patient_ids: Sequence[int]
+) -> dict[int, PatientFacts]:
+    """These patients with their visits on or after ``since``, plus the number of earlier
+    completed visits of those who may be in a first-visit series."""
+    connection = session.connection()
+    visits: dict[int, list[VisitFacts]] = defaultdict(list)
+    for chunk in _chunks(patient_ids):
+        rows = connection.execute(
+            select(
+                Visit.patient_id,
+                Visit.id,
+                Visit.visit_date,
+                Visit.status,
+                Visit.service,
+                Visit.booked_at,
+            ).where(Visit.patient_id.in_(chunk), Visit.visit_date >= since)
+        ).all()
+        for patient_id, visit_id, visit_date, status, service, booked_at in rows:
+            if booked_at is not None and booked_at.tzinfo is None:
+                booked_at = booked_at.replace(tzinfo=UTC)  # Core rows from SQLite come back naive
+            visits[patient_id].append(
+                VisitFacts(
+                    visit_id=visit_id,
+                    visit_date=visit_date,
+                    status=status,
+                    service=service,
+                    booked_at=booked_at,
+                )
+            )
     recent_first = (
         select(Visit.patient_id)
         .where(Visit.status == "completed", Visit.visit_date >= first_since)
@@ -305,13 +360,19 @@ def _load_patients(session: Session, *, since: date, first_since: date) -> dict[
 
 
 def _load_records(
-    session: Session, *, since: date, midnight: datetime, now: datetime
+    session: Session,
+    *,
+    since: date,
+    midnight: datetime,
+    now: datetime,
+    patient_ids: Sequence[int],
 ) -> list[_Record]:
-    """Follow-up records that can still matter: recent anchors, opened today, or with an open
-    task (with whether a dialer holds that task right now)."""
+    """Follow-up records that can still matter: these patients' recent anchors, and every
+    record opened today or with an open task (with whether a dialer holds that task now)."""
     f = FollowupRecord
-    query = (
+    base = (
         select(
+            f.id,
             f.patient_id,
             f.reason,
             f.anchor_visit_id,
@@ -325,40 +386,50 @@ def _load_records(
         )
         .outerjoin(Task, Task.id == f.task_id)
         .outerjoin(TaskLease, TaskLease.task_id == f.task_id)
-        .where(
-            or_(f.anchor_date >= since, f.created_at >= midnight, Task.status == queries.TASK_OPEN)
-        )
     )
+    queries_to_run = [
+        base.where(or_(f.created_at >= midnight, Task.status == queries.TASK_OPEN)),
+        *(
+            base.where(f.patient_id.in_(chunk), f.anchor_date >= since)
+            for chunk in _chunks(patient_ids)
+        ),
+    ]
+    seen: set[int] = set()
     records = []
-    for row in session.execute(query):
-        (
-            pid,
-            reason,
-            anchor_id,
-            step,
-            anchor_date,
-            status,
-            task_id,
-            created_at,
-            task_status,
-            lease_until,
-        ) = row
-        try:
-            key = FollowupKey(FollowupReason(reason), anchor_id, step)
-        except ValueError:
-            continue  # a reason this version does not know: leave it alone
-        records.append(
-            _Record(
-                patient_id=pid,
-                key=key,
-                anchor_date=anchor_date,
-                status=status,
-                task_id=task_id,
-                created_at=created_at,
-                task_open=task_status == queries.TASK_OPEN,
-                leased=lease_until is not None and lease_until > now,
+    for query in queries_to_run:
+        for row in session.execute(query):
+            (
+                record_id,
+                pid,
+                reason,
+                anchor_id,
+                step,
+                anchor_date,
+                status,
+                task_id,
+                created_at,
+                task_status,
+                lease_until,
+            ) = row
+            if record_id in seen:
+                continue
+            seen.add(record_id)
+            known = _REASONS.get(reason)
+            if known is None:
+                continue  # a reason this version does not know: leave it alone
+            key = FollowupKey(known, anchor_id, step)
+            records.append(
+                _Record(
+                    patient_id=pid,
+                    key=key,
+                    anchor_date=anchor_date,
+                    status=status,
+                    task_id=task_id,
+                    created_at=created_at,
+                    task_open=task_status == queries.TASK_OPEN,
+                    leased=lease_until is not None and lease_until > now,
+                )
             )
-        )
     return records
 
 

@@ -40,6 +40,7 @@ reminder, no-show, care, first-visit, NPS, sleeping (``URGENCY``).
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -353,34 +354,79 @@ def _months_after(day: date, months: int) -> date:
 
     >>> _months_after(date(2026, 5, 23), 6), _months_after(date(2026, 2, 28), 6)
     (datetime.date(2026, 11, 23), datetime.date(2026, 8, 28))
+    >>> _months_after(date(2025, 8, 31), 6)  # no 31 February: the first of March
+    datetime.date(2026, 3, 1)
     """
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
-    candidate = date(year, month + 1, 1)
-    # months_before clamps to the month's end, so walk the (at most 31) days of that month.
-    while months_before(candidate, months) < day:
-        candidate += timedelta(days=1)
-    return candidate
+    if day.day <= calendar.monthrange(year, month + 1)[1]:
+        return date(year, month + 1, day.day)
+    # Every day of that month maps to an earlier day (months_before clamps to the month's end).
+    year, month = divmod(index + 1, 12)
+    return date(year, month + 1, 1)
+
+
+class FollowupClock:
+    """What every patient's evaluation at one moment shares, computed once per sweep: the
+    clinic day, the next call slot and the windows of each anchor date."""
+
+    def __init__(
+        self, *, now: datetime, schedule: ClinicSchedule, rules: FollowupRules = DEFAULT_RULES
+    ) -> None:
+        self.schedule = schedule
+        self.rules = rules
+        self.today = local_day(now, schedule)
+        self.slot = next_call_slot(now, schedule)
+        self.slot_day = local_day(self.slot, schedule)
+        window = rules.sleeping_window
+        self.sleeping_bounds = (
+            months_before(self.today, window.max_months),
+            months_before(self.today, window.min_months),
+        )
+        # Anchors older than this cannot have a care, NPS or no-show call due today; scheduled
+        # visits later than reminder_horizon cannot have their reminder due today.
+        self.recent_since = self.today - timedelta(
+            days=max(rules.care_until_days, rules.nps_days[1], rules.no_show_until_days)
+        )
+        self.reminder_horizon = self.today + timedelta(
+            days=rules.reminder_days_before + rules.reminder_search_days
+        )
+        # Every follow-up but «спящие» is anchored on a visit between these two days.
+        self.active_since = min(self.recent_since, rules.first_visit_lookback(self.today))
+        self._windows: dict[tuple[FollowupReason, int, date], tuple[date, date]] = {}
+
+    def window(self, key: FollowupKey, anchor_date: date) -> tuple[date, date]:
+        """``window_for``, remembered per (reason, step, anchor date)."""
+        cache_key = (key.reason, key.step, anchor_date)
+        found = self._windows.get(cache_key)
+        if found is None:
+            found = window_for(key, anchor_date, self.rules, self.schedule)
+            self._windows[cache_key] = found
+        return found
 
 
 def _candidates(
-    patient: PatientFacts, *, today: date, rules: FollowupRules
+    patient: PatientFacts, clock: FollowupClock
 ) -> list[tuple[FollowupKey, VisitFacts]]:
-    """Every follow-up the patient's visits call for today, before windows and records."""
+    """Every follow-up the patient's visits may call for today, before windows and records."""
+    today, rules = clock.today, clock.rules
     found: list[tuple[FollowupKey, VisitFacts]] = []
     for visit in patient.visits:
-        if visit.status == VisitStatus.SCHEDULED and visit.visit_date > today:
+        if (
+            visit.status == VisitStatus.SCHEDULED
+            and today < visit.visit_date <= clock.reminder_horizon
+        ):
             found.append((FollowupKey(FollowupReason.REMINDER, visit.visit_id), visit))
     no_shows = [
         v for v in patient.visits if v.status == VisitStatus.NO_SHOW and v.visit_date <= today
     ]
     if no_shows:
         latest = max(no_shows, key=lambda v: (v.visit_date, v.visit_id))
-        if not _rebooked_since(patient, latest):
+        if latest.visit_date >= clock.recent_since and not _rebooked_since(patient, latest):
             found.append((FollowupKey(FollowupReason.NO_SHOW, latest.visit_id), latest))
     completed = [v for v in _completed(patient) if v.visit_date <= today]
     for visit in completed:
-        if is_treatment(visit.service, rules):
+        if visit.visit_date >= clock.recent_since and is_treatment(visit.service, rules):
             found.append((FollowupKey(FollowupReason.CARE, visit.visit_id), visit))
     first = _first_visit_anchor(patient)
     series = first is not None and first.visit_date <= today and not _booked_since(patient, first)
@@ -390,11 +436,14 @@ def _candidates(
     if completed:
         latest = max(completed, key=lambda v: (v.visit_date, v.visit_id))
         # A running first-visit series asks «как вы себя чувствуете» in its day-3 call.
-        if not (series and first is not None and first.visit_id == latest.visit_id):
+        running = series and first is not None and first.visit_id == latest.visit_id
+        if latest.visit_date >= clock.recent_since and not running:
             found.append((FollowupKey(FollowupReason.NPS, latest.visit_id), latest))
-        views = [VisitView(visit_date=v.visit_date, status=v.status) for v in patient.visits]
-        if is_sleeping(views, today=today, window=rules.sleeping_window):
-            found.append((FollowupKey(FollowupReason.SLEEPING, latest.visit_id), latest))
+        oldest, newest = clock.sleeping_bounds
+        if oldest <= latest.visit_date <= newest:
+            views = [VisitView(visit_date=v.visit_date, status=v.status) for v in patient.visits]
+            if is_sleeping(views, today=today, window=rules.sleeping_window):
+                found.append((FollowupKey(FollowupReason.SLEEPING, latest.visit_id), latest))
     return found
 
 
@@ -405,22 +454,24 @@ def due_followups(
     schedule: ClinicSchedule,
     rules: FollowupRules = DEFAULT_RULES,
     done: Collection[FollowupKey] = (),
+    clock: FollowupClock | None = None,
 ) -> list[Followup]:
     """Return the follow-ups of one patient that may be opened now, most urgent first.
 
     ``done`` holds the keys already opened or stopped for this patient: they are never opened
     again. A follow-up is due when today (clinic calendar) is inside its window and the next
-    working-hours slot from ``now`` is too; otherwise it is not returned.
+    working-hours slot from ``now`` is too; otherwise it is not returned. A sweep passes one
+    ``clock`` (made for the same ``now``, schedule and rules) for all its patients.
     """
-    today = local_day(now, schedule)
-    slot = next_call_slot(now, schedule)
-    slot_day = local_day(slot, schedule)
+    if clock is None:
+        clock = FollowupClock(now=now, schedule=schedule, rules=rules)
+    today = clock.today
     due: list[Followup] = []
-    for key, anchor in _candidates(patient, today=today, rules=rules):
+    for key, anchor in _candidates(patient, clock):
         if key in done:
             continue
-        start, until = window_for(key, anchor.visit_date, rules, schedule)
-        if not start <= today <= until or slot_day > until:
+        start, until = clock.window(key, anchor.visit_date)
+        if not start <= today <= until or clock.slot_day > until:
             continue
         if key.reason is FollowupReason.REMINDER and anchor.booked_at is not None:
             if local_day(anchor.booked_at, schedule) >= start:
@@ -428,7 +479,11 @@ def due_followups(
         # start <= today, so the next slot from now is also the first one inside the window.
         due.append(
             Followup(
-                key=key, anchor_date=anchor.visit_date, from_day=start, until_day=until, due_at=slot
+                key=key,
+                anchor_date=anchor.visit_date,
+                from_day=start,
+                until_day=until,
+                due_at=clock.slot,
             )
         )
     due.sort(key=lambda f: (URGENCY.index(f.reason), f.due_at, f.anchor_date, f.key.step))
