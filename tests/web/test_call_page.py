@@ -112,6 +112,7 @@ def test_the_timeline_tells_queue_rings_answer_transfer_and_hang_up(vera):
     assert "«reception»: ждал(а) 1.0 с" in texts["queued"]
     assert texts["transfer"] == "Слепой перевод от 101 (Иванова Анна) к 102 (Петрова Мария)"
     assert texts["ended"] == "Звонок завершён: отвечен"
+    assert "101 → 102 (после перевода)" in page
 
 
 def test_task_events_and_operator_outcomes_join_the_timeline(app, factory, make_call, vera):

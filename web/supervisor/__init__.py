@@ -339,6 +339,7 @@ def _call_view(call: Call, zone: ZoneInfo) -> dict[str, object]:
     return {
         "linkedid": call.linkedid,
         "queue": call.queue or "",
+        "last_agent": call.last_agent if call.last_agent != call.agent else None,
         "wait_s": round(call.wait_s),
         "recording": call.recording or "",
         "time": call.started_at.astimezone(zone).strftime("%d.%m.%Y %H:%M:%S"),

@@ -89,9 +89,11 @@
 
   function renderToday() {
     var today = board.today;
+    // A listener in another process (REDIS_URL) may not know the clinic's day: its boards
+    // come without figures, and the ones this page has stay.
+    if (!today) { return; }
     document.querySelectorAll("#today [data-figure]").forEach(function (dd) {
       var key = dd.dataset.figure;
-      if (!today) { dd.textContent = "—"; return; }
       var value = today[key];
       if (key === "service_level") {
         dd.textContent = percent(value);
