@@ -5,7 +5,16 @@
 
   var player = document.getElementById("player");
   var transcript = document.getElementById("transcript");
-  if (!player || !transcript) { return; }
+  if (!player) { return; }
+  player.addEventListener("error", function () {
+    // The route said 404 (file gone since the page was built) or the format is not playable.
+    var note = document.createElement("p");
+    note.className = "warning";
+    note.id = "player-error";
+    note.textContent = "Не удалось загрузить или воспроизвести запись.";
+    player.parentElement.appendChild(note);
+  });
+  if (!transcript) { return; }
   var words = Array.prototype.slice.call(transcript.querySelectorAll(".word"));
   var starts = words.map(function (w) { return parseFloat(w.dataset.start); });
   var current = null;
