@@ -127,6 +127,7 @@ class CallRow:
     queue_wait_s: float | None = None
     callback_task: str | None = None
     legs: tuple[LegRow, ...] = ()
+    tags: tuple[str, ...] = ()  # outcome tags, any source (tagger or supervisor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,15 @@ class AgentFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class TagFigures:
+    """How many of the period's calls carry an outcome tag, and their share of tagged calls."""
+
+    tag: str
+    calls: int = 0
+    share: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GapFigures:
     count: int = 0
     total_s: float = 0.0
@@ -230,6 +240,9 @@ class Figures:
     drops: DropFigures
     agents: list[AgentFigures]
     gaps: GapFigures = field(default_factory=GapFigures)
+    tags: list[TagFigures] = field(default_factory=list)
+    #: Calls of the period with at least one tag (the denominator of ``TagFigures.share``).
+    tagged_calls: int = 0
 
 
 def percentile(values: Iterable[float], share: float) -> float | None:
@@ -249,49 +262,83 @@ def _rate(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole
 
 
-def summarize_calls(calls: Iterable[CallRow], *, options: ReportOptions) -> CallFigures:
-    """Return the inbound figures of the calls (outbound ones are ignored)."""
-    counts: dict[str, int] = defaultdict(int)
+@dataclass(slots=True)
+class CallCounts:
+    """The additive parts of a bucket's call figures (merged across buckets by addition)."""
+
+    dispositions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    waits: int = 0  # calls with a queue wait
+    wait_sum: float = 0.0
+    short: int = 0  # abandoned sooner than ``short_abandon_s`` after joining the queue
+    within: int = 0  # answered within ``service_level_s``
+
+    def add(self, other: CallCounts) -> None:
+        """Add another bucket's counts to these."""
+        for disposition, n in other.dispositions.items():
+            self.dispositions[disposition] += n
+        self.waits += other.waits
+        self.wait_sum += other.wait_sum
+        self.short += other.short
+        self.within += other.within
+
+
+def count_calls(
+    calls: Iterable[CallRow], *, options: ReportOptions
+) -> tuple[CallCounts, list[float]]:
+    """Return the inbound calls' counts and their queue waits (outbound calls are ignored)."""
+    counts = CallCounts()
     waits: list[float] = []
-    short = 0
-    within = 0
-    inbound = 0
     for call in calls:
         if call.direction != "inbound":
             continue
-        inbound += 1
-        counts[call.disposition] += 1
+        counts.dispositions[call.disposition] += 1
         if call.queue_wait_s is not None:
             waits.append(call.queue_wait_s)
         if call.disposition == "abandoned" and (call.queue_wait_s or 0.0) < options.short_abandon_s:
-            short += 1
+            counts.short += 1
         if call.disposition == "answered":
             wait = call.queue_wait_s if call.queue_wait_s is not None else call.wait_s
             if wait <= options.service_level_s:
-                within += 1
-    missed = sum(counts[d] for d in MISSED)
-    abandoned = counts["abandoned"]
+                counts.within += 1
+    counts.waits = len(waits)
+    counts.wait_sum = sum(waits)
+    return counts, waits
+
+
+def call_figures(counts: CallCounts, *, p90_queue_wait_s: float | None) -> CallFigures:
+    """Return a bucket's figures from its counts and its queue waits' 90th percentile."""
+    by = counts.dispositions
+    inbound = sum(by.values())
+    missed = sum(by.get(d, 0) for d in MISSED)
+    abandoned = by.get("abandoned", 0)
+    answered = by.get("answered", 0)
     # A short abandon (caller hung up at once) was never offered a chance: out of the service
     # level's denominator, as are callers lost before the queue.
-    offered = inbound - counts["ivr_abandoned"] - short
+    offered = inbound - by.get("ivr_abandoned", 0) - counts.short
     return CallFigures(
         inbound=inbound,
-        answered=counts["answered"],
+        answered=answered,
         missed=missed,
-        no_answer=counts["no_answer"],
-        busy=counts["busy"],
-        queue_timeout=counts["queue_timeout"],
+        no_answer=by.get("no_answer", 0),
+        busy=by.get("busy", 0),
+        queue_timeout=by.get("queue_timeout", 0),
         abandoned=abandoned,
-        abandoned_short=short,
-        abandoned_real=abandoned - short,
-        ivr_abandoned=counts["ivr_abandoned"],
-        answered_rate=_rate(counts["answered"], inbound),
+        abandoned_short=counts.short,
+        abandoned_real=abandoned - counts.short,
+        ivr_abandoned=by.get("ivr_abandoned", 0),
+        answered_rate=_rate(answered, inbound),
         missed_rate=_rate(missed, inbound),
         abandoned_rate=_rate(abandoned, inbound),
-        avg_queue_wait_s=sum(waits) / len(waits) if waits else None,
-        p90_queue_wait_s=percentile(waits, 0.9),
-        service_level=_rate(within, offered),
+        avg_queue_wait_s=counts.wait_sum / counts.waits if counts.waits else None,
+        p90_queue_wait_s=p90_queue_wait_s,
+        service_level=_rate(counts.within, offered),
     )
+
+
+def summarize_calls(calls: Iterable[CallRow], *, options: ReportOptions) -> CallFigures:
+    """Return the inbound figures of the calls (outbound ones are ignored)."""
+    counts, waits = count_calls(calls, options=options)
+    return call_figures(counts, p90_queue_wait_s=percentile(waits, 0.9))
 
 
 def summarize_gaps(gaps: Iterable[GapRow], *, period: Period, now: datetime) -> GapFigures:
@@ -319,11 +366,30 @@ def summarize_drops(
     ``tasks``: the dropped-caller tasks opened in the period; ``bookings``: any bookings of
     their numbers.
     """
+    tasks = [task for task in tasks if task.reason in DROPPED_TASK_REASONS]
+    tasked_calls = {linkedid for task in tasks for linkedid in task.drop_linkedids}
     dropped = [c for c in calls if c.direction == "inbound" and c.disposition in DROPPED]
+    return summarize_tasks(
+        tasks,
+        bookings,
+        dropped_calls=len(dropped),
+        with_task=sum(1 for c in dropped if c.linkedid in tasked_calls),
+        options=options,
+    )
+
+
+def summarize_tasks(
+    tasks: Iterable[TaskRow],
+    bookings: Iterable[BookingRow],
+    *,
+    dropped_calls: int,
+    with_task: int,
+    options: ReportOptions,
+) -> DropFigures:
+    """Return the drop figures of the dropped-caller tasks, given the period's drop counts."""
     booked: dict[str, list[datetime]] = defaultdict(list)
     for booking in bookings:
         booked[booking.phone].append(booking.at)
-    tasked_calls: set[str] = set()
     to_attempt: list[float] = []
     to_contact: list[float] = []
     n_tasks = attempted = reached = won = still_open = unreachable = 0
@@ -332,7 +398,6 @@ def summarize_drops(
         if task.reason not in DROPPED_TASK_REASONS:
             continue
         n_tasks += 1
-        tasked_calls.update(task.drop_linkedids)
         attempts = sorted(task.attempts, key=lambda a: a.started_at)
         if attempts:
             attempted += 1
@@ -347,19 +412,47 @@ def summarize_drops(
             still_open += 1
         elif task.close_reason == "unreachable":
             unreachable += 1
-    return DropFigures(
-        dropped_calls=len(dropped),
-        with_task=sum(1 for c in dropped if c.linkedid in tasked_calls),
+    return drop_figures(
+        dropped_calls=dropped_calls,
+        with_task=with_task,
         tasks=n_tasks,
         attempted=attempted,
-        median_to_first_attempt_s=percentile(to_attempt, 0.5),
-        p90_to_first_attempt_s=percentile(to_attempt, 0.9),
-        median_to_contact_s=percentile(to_contact, 0.5),
-        p90_to_contact_s=percentile(to_contact, 0.9),
+        to_attempt=(percentile(to_attempt, 0.5), percentile(to_attempt, 0.9)),
+        to_contact=(percentile(to_contact, 0.5), percentile(to_contact, 0.9)),
         reached=reached,
-        reached_rate=_rate(reached, n_tasks),
         won_back=won,
-        won_back_rate=_rate(won, n_tasks),
+        still_open=still_open,
+        unreachable=unreachable,
+    )
+
+
+def drop_figures(
+    *,
+    dropped_calls: int,
+    with_task: int,
+    tasks: int,
+    attempted: int,
+    to_attempt: tuple[float | None, float | None],
+    to_contact: tuple[float | None, float | None],
+    reached: int,
+    won_back: int,
+    still_open: int,
+    unreachable: int,
+) -> DropFigures:
+    """Return the drop figures from their counts and (median, p90) delays, with the rates."""
+    return DropFigures(
+        dropped_calls=dropped_calls,
+        with_task=with_task,
+        tasks=tasks,
+        attempted=attempted,
+        median_to_first_attempt_s=to_attempt[0],
+        p90_to_first_attempt_s=to_attempt[1],
+        median_to_contact_s=to_contact[0],
+        p90_to_contact_s=to_contact[1],
+        reached=reached,
+        reached_rate=_rate(reached, tasks),
+        won_back=won_back,
+        won_back_rate=_rate(won_back, tasks),
         still_open=still_open,
         unreachable=unreachable,
     )
@@ -406,6 +499,26 @@ def summarize_agents(calls: Iterable[CallRow]) -> list[AgentFigures]:
     ]
 
 
+def summarize_tags(calls: Iterable[CallRow]) -> tuple[list[TagFigures], int]:
+    """Return each tag's calls and share of the tagged calls (by tag name), and the tagged calls."""
+    counts: dict[str, int] = defaultdict(int)
+    tagged = 0
+    for call in calls:
+        if call.tags:
+            tagged += 1
+            for tag in set(call.tags):
+                counts[tag] += 1
+    return tag_figures(counts, tagged_calls=tagged), tagged
+
+
+def tag_figures(counts: dict[str, int], *, tagged_calls: int) -> list[TagFigures]:
+    """Return the tag figures from each tag's call count, sorted by tag name."""
+    return [
+        TagFigures(tag=tag, calls=n, share=_rate(n, tagged_calls))
+        for tag, n in sorted(counts.items())
+    ]
+
+
 def compute_figures(
     *,
     period: Period,
@@ -425,6 +538,7 @@ def compute_figures(
         local = call.started_at.astimezone(zone)
         by_day.setdefault(local.date(), []).append(call)
         by_hour[local.hour].append(call)
+    tags, tagged = summarize_tags(calls)
     return Figures(
         period=period,
         options=options,
@@ -434,6 +548,8 @@ def compute_figures(
         drops=summarize_drops(calls, tasks, bookings, options=options),
         agents=summarize_agents(calls),
         gaps=summarize_gaps(gaps, period=period, now=now or datetime.now(UTC)),
+        tags=tags,
+        tagged_calls=tagged,
     )
 
 
@@ -452,6 +568,8 @@ def figures_payload(figures: Figures) -> dict[str, Any]:
         "drops": asdict(figures.drops),
         "agents": [asdict(a) for a in figures.agents],
         "gaps": asdict(figures.gaps),
+        "tags": [asdict(t) for t in figures.tags],
+        "tagged_calls": figures.tagged_calls,
     }
 
 

@@ -6,30 +6,61 @@ The caller owns the session. Rows are streamed from the database in batches
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Interval,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from callcenter.errors import CallcenterError
 from callcenter.reports.figures import (
+    CONTACT_CLOSE_REASONS,
+    DROPPED,
     DROPPED_TASK_REASONS,
+    MISSED_LEG_OUTCOMES,
+    AgentFigures,
     AttemptRow,
     BookingRow,
+    CallCounts,
     CallRow,
+    DropFigures,
     Figures,
     GapRow,
     LegRow,
     Period,
     ReportOptions,
     TaskRow,
+    call_figures,
     compute_figures,
+    drop_figures,
+    summarize_gaps,
+    summarize_tasks,
+    tag_figures,
 )
 from callcenter.store.models import AmiGap, Call, CallLeg, Task, TaskAttempt, TaskEvent
 from callcenter.store.models_patients import PatientPhone, Visit
+from callcenter.store.models_speech import CallTag
 from callcenter.store.models_web import CallOutcome
 
 _BATCH = 5_000
@@ -56,6 +87,14 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
         legs[call_id].append(
             LegRow(agent=agent, outcome=outcome, answered_at=answered_at, ended_at=ended_at)
         )
+    tags: dict[str, list[str]] = defaultdict(list)
+    tag_query = (
+        select(CallTag.linkedid, CallTag.tag)
+        .join(Call, Call.linkedid == CallTag.linkedid)
+        .where(Call.started_at >= period.start, Call.started_at < period.end)
+    )
+    for linkedid, tag in session.execute(tag_query):
+        tags[linkedid].append(tag)
     call_query = select(
         Call.id,
         Call.linkedid,
@@ -83,6 +122,7 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
             queue_wait_s=queue_wait_s,
             callback_task=callback_task,
             legs=tuple(legs.get(call_id, ())),
+            tags=tuple(tags.get(linkedid, ())),
         )
         for (
             call_id,
@@ -189,14 +229,14 @@ def load_booking_rows(
     return rows
 
 
-def load_figures(
+def load_figures_from_rows(
     session: Session,
     *,
     period: Period,
     options: ReportOptions | None = None,
     now: datetime | None = None,
 ) -> Figures:
-    """Load the period's rows and compute every dashboard figure."""
+    """Load the period's rows and compute every figure in Python (the reference for SQL)."""
     options = options or ReportOptions()
     return compute_figures(
         period=period,
@@ -209,6 +249,545 @@ def load_figures(
     )
 
 
+# --- The dashboard in SQL ----------------------------------------------------------------------
+#
+# The database groups the period's calls by local day, hour and disposition, takes the
+# percentiles (``percentile_disc`` on PostgreSQL, a window-function nearest rank on SQLite)
+# and aggregates legs, tasks and tags, so only a few thousand small rows reach Python. The
+# pure functions of ``callcenter.reports.figures`` then derive the rates, so every figure is
+# the one ``load_figures_from_rows`` computes over the rows (tests compare the two).
+
+
+def load_figures(
+    session: Session,
+    *,
+    period: Period,
+    options: ReportOptions | None = None,
+    now: datetime | None = None,
+) -> Figures:
+    """Return every dashboard figure of the period, aggregated by the database."""
+    options = options or ReportOptions()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    local = _LocalClock(period, postgres=postgres)
+    cells = _call_counts(session, period=period, local=local, options=options)
+    p90 = _queue_wait_p90(session, period=period, local=local, postgres=postgres)
+    epoch = date(1970, 1, 1)
+    totals = CallCounts()
+    by_day: dict[date, CallCounts] = {day: CallCounts() for day in period.days}
+    by_hour: dict[int, CallCounts] = {hour: CallCounts() for hour in range(24)}
+    for (day_no, hour), counts in cells.items():
+        totals.add(counts)
+        by_day.setdefault(epoch + timedelta(days=day_no), CallCounts()).add(counts)
+        by_hour[hour].add(counts)
+    dropped = sum(totals.dispositions.get(d, 0) for d in DROPPED)
+    tags, tagged = _tag_counts(session, period=period, postgres=postgres)
+    return Figures(
+        period=period,
+        options=options,
+        totals=call_figures(totals, p90_queue_wait_s=p90.get(("all", 0))),
+        by_day=[
+            (day, call_figures(c, p90_queue_wait_s=p90.get(("day", (day - epoch).days))))
+            for day, c in by_day.items()
+        ],
+        by_hour=[
+            (hour, call_figures(c, p90_queue_wait_s=p90.get(("hour", hour))))
+            for hour, c in by_hour.items()
+        ],
+        drops=_drop_figures(
+            session, period=period, options=options, dropped=dropped, postgres=postgres
+        ),
+        agents=_agent_figures(session, period=period, postgres=postgres),
+        gaps=summarize_gaps(
+            load_gap_rows(session, period=period), period=period, now=now or datetime.now(UTC)
+        ),
+        tags=tag_figures(tags, tagged_calls=tagged),
+        tagged_calls=tagged,
+    )
+
+
+def _in_period(period: Period) -> ColumnElement[bool]:
+    return and_(Call.started_at >= period.start, Call.started_at < period.end)
+
+
+def _inbound_in_period(period: Period) -> ColumnElement[bool]:
+    return and_(_in_period(period), Call.direction == "inbound")
+
+
+class _LocalClock:
+    """SQL for a call's local day number (days since 1970-01-01) and hour in the clinic's zone.
+
+    The zone's UTC offset is constant between transitions; the period's transitions are found
+    in Python and become a CASE over the stored AMI timestamp, the same on both back-ends.
+    """
+
+    def __init__(self, period: Period, *, postgres: bool) -> None:
+        self.postgres = postgres
+        offsets = utc_offsets(period)
+        offset: ColumnElement[float]
+        if len(offsets) == 1:
+            offset = literal(offsets[0][1], Float)
+        else:
+            offset = case(
+                *((Call.start_ts < until, literal(value, Float)) for until, value in offsets[:-1]),
+                else_=literal(offsets[-1][1], Float),
+            )
+        seconds = Call.start_ts + offset
+        self.day_no = self._floor(seconds / 86400.0)
+        self.hour = self._floor(seconds / 3600.0) - self.day_no * 24
+
+    def _floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
+        if self.postgres:
+            return cast(func.floor(value), Integer)
+        # SQLite truncates toward zero, which is the floor for times after 1970.
+        return cast(value, Integer)
+
+
+def utc_offsets(period: Period) -> list[tuple[float, float]]:
+    """Return the zone's UTC offsets over the period: ``(until_ts, offset_s)``, the last open.
+
+    >>> from datetime import date
+    >>> p = Period(first=date(2026, 3, 28), last=date(2026, 3, 30), timezone="Europe/Berlin")
+    >>> utc_offsets(p)
+    [(1774746000.0, 3600.0), (inf, 7200.0)]
+    """
+    zone = period.zone
+
+    def offset_at(ts: float) -> float:
+        delta = datetime.fromtimestamp(ts, zone).utcoffset()
+        return delta.total_seconds() if delta is not None else 0.0
+
+    begin, end = period.start.timestamp(), period.end.timestamp()
+    result: list[tuple[float, float]] = []
+    current = offset_at(begin)
+    at = begin
+    while at < end:
+        step = min(at + 3600.0, end)
+        if offset_at(step) != current:
+            low, high = at, step  # offset(low) == current != offset(high)
+            while high - low > 1.0:
+                middle = float(int((low + high) / 2))
+                if offset_at(middle) == current:
+                    low = middle
+                else:
+                    high = middle
+            result.append((high, current))
+            current = offset_at(high)
+        at = step
+    result.append((math.inf, current))
+    return result
+
+
+def _call_counts(
+    session: Session, *, period: Period, local: _LocalClock, options: ReportOptions
+) -> dict[tuple[int, int], CallCounts]:
+    """Return the inbound calls' counts per (local day number, hour)."""
+    short = and_(
+        Call.disposition == "abandoned",
+        func.coalesce(Call.queue_wait_s, 0.0) < options.short_abandon_s,
+    )
+    within = and_(
+        Call.disposition == "answered",
+        func.coalesce(Call.queue_wait_s, Call.wait_s) <= options.service_level_s,
+    )
+    calls = (
+        select(
+            local.day_no.label("day_no"),
+            local.hour.label("hour"),
+            Call.disposition.label("disposition"),
+            Call.queue_wait_s.label("queue_wait_s"),
+            case((short, 1), else_=0).label("short"),
+            case((within, 1), else_=0).label("within"),
+        )
+        .where(_inbound_in_period(period))
+        .subquery()
+    )
+    query = select(
+        calls.c.day_no,
+        calls.c.hour,
+        calls.c.disposition,
+        func.count(),
+        func.count(calls.c.queue_wait_s),
+        func.coalesce(func.sum(calls.c.queue_wait_s), 0.0),
+        func.sum(calls.c.short),
+        func.sum(calls.c.within),
+    ).group_by(calls.c.day_no, calls.c.hour, calls.c.disposition)
+    cells: dict[tuple[int, int], CallCounts] = defaultdict(CallCounts)
+    for day_no, hour, disposition, n, waits, wait_sum, n_short, n_within in session.execute(query):
+        cell = cells[(int(day_no), int(hour))]
+        cell.dispositions[disposition] += n
+        cell.waits += waits
+        cell.wait_sum += float(wait_sum)
+        cell.short += int(n_short)
+        cell.within += int(n_within)
+    return cells
+
+
+def _queue_wait_p90(
+    session: Session, *, period: Period, local: _LocalClock, postgres: bool
+) -> dict[tuple[str, int], float]:
+    """Return the queue waits' nearest-rank 90th percentile per local day, hour, and overall.
+
+    Keys: ``("day", day_no)``, ``("hour", hour)``, ``("all", 0)``.
+    """
+    waits = (
+        select(
+            local.day_no.label("day_no"),
+            local.hour.label("hour"),
+            Call.queue_wait_s.label("wait"),
+        )
+        .where(_inbound_in_period(period), Call.queue_wait_s.is_not(None))
+        .subquery()
+    )
+    result: dict[tuple[str, int], float] = {}
+    if postgres:
+        # percentile_disc is the nearest rank: the first value whose cumulative share reaches
+        # the fraction, i.e. the ceil(0.9 * n)-th, as ``figures.percentile``.
+        query = select(
+            waits.c.day_no,
+            waits.c.hour,
+            func.percentile_disc(0.9).within_group(waits.c.wait),
+            func.grouping(waits.c.day_no),
+            func.grouping(waits.c.hour),
+        ).group_by(func.grouping_sets(waits.c.day_no, waits.c.hour, tuple_()))
+        for day_no, hour, value, no_day, no_hour in session.execute(query):
+            if value is None:  # the grand total of no rows at all
+                continue
+            if not no_day:
+                result[("day", int(day_no))] = float(value)
+            elif not no_hour:
+                result[("hour", int(hour))] = float(value)
+            else:
+                result[("all", 0)] = float(value)
+        return result
+    for level, key in (("day", waits.c.day_no), ("hour", waits.c.hour), ("all", literal(0))):
+        result.update(
+            ((level, int(k)), float(v))
+            for k, v in session.execute(_nearest_rank(waits.c.wait, key, 0.9, waits))
+        )
+    return result
+
+
+def _nearest_rank(
+    value: ColumnElement[float], key: ColumnElement[Any], share: float, source: Any
+) -> Select[tuple[Any, Any]]:
+    """Return SQL of (key, the nearest-rank ``share`` percentile of ``value``) per key."""
+    ranked = (
+        select(
+            key.label("key"),
+            value.label("value"),
+            func.row_number().over(partition_by=key, order_by=value).label("rank"),
+            func.count().over(partition_by=key).label("n"),
+        )
+        .select_from(source)
+        .subquery()
+    )
+    # ceil(share * n) with the same double arithmetic as math.ceil in figures.percentile.
+    scaled = literal(share, Float) * ranked.c.n
+    truncated = cast(scaled, Integer)
+    wanted = truncated + case((scaled > truncated, 1), else_=0)
+    target = case((wanted < 1, 1), else_=wanted)
+    return select(ranked.c.key, ranked.c.value).where(ranked.c.rank == target)
+
+
+def _seconds_between(later: Any, earlier: Any, *, postgres: bool) -> ColumnElement[float]:
+    """Return SQL of ``later - earlier`` in seconds (both stored UTC datetimes)."""
+    if postgres:
+        return cast(extract("epoch", later - earlier), Float)
+    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds plus the fractions, exactly.
+    whole = cast(func.strftime("%s", later), Float) - cast(func.strftime("%s", earlier), Float)
+    return whole + (cast(func.substr(later, 20), Float) - cast(func.substr(earlier, 20), Float))
+
+
+def _call_id_range(session: Session, period: Period) -> tuple[int, int]:
+    """Return the period's lowest and highest call id ((0, -1) for no calls).
+
+    Redundant with a join on the call, but a range on a child table's ``call_id`` lets the
+    database range-scan its index instead of reading every leg ever stored. (``id + 0``: read
+    over the period's index, not by walking the primary key from one end.)
+    """
+    low, high = session.execute(
+        select(func.min(Call.id + 0), func.max(Call.id + 0)).where(_in_period(period))
+    ).one()
+    return (0, -1) if low is None else (int(low), int(high))
+
+
+def _agent_figures(session: Session, *, period: Period, postgres: bool) -> list[AgentFigures]:
+    """Return per-administrator figures (see ``figures.summarize_agents``)."""
+    low, high = _call_id_range(session, period)
+    answered = or_(CallLeg.answered_at.is_not(None), CallLeg.outcome == "answered")
+    talked = and_(CallLeg.answered_at.is_not(None), CallLeg.ended_at.is_not(None))
+    talk = _seconds_between(CallLeg.ended_at, CallLeg.answered_at, postgres=postgres)
+    # One row per (administrator, call) first: the distinct calls are then plain counts.
+    per_call = (
+        select(
+            CallLeg.agent.label("agent"),
+            func.max(case((answered, 1), else_=0)).label("answered"),
+            func.count(case((CallLeg.outcome.in_(sorted(MISSED_LEG_OUTCOMES)), 1))).label("missed"),
+            func.count(case((talked, 1))).label("talks"),
+            func.sum(case((talked, talk))).label("talk_s"),
+        )
+        .join(Call, Call.id == CallLeg.call_id)
+        .where(_inbound_in_period(period), CallLeg.call_id.between(low, high))
+        .group_by(CallLeg.agent, CallLeg.call_id)
+        .subquery()
+    )
+    query = select(
+        per_call.c.agent,
+        func.count(),
+        func.sum(per_call.c.answered),
+        func.sum(per_call.c.missed),
+        func.sum(per_call.c.talks),
+        func.sum(per_call.c.talk_s),
+    ).group_by(per_call.c.agent)
+    rows: dict[str, tuple[int, int, int, int, Any]] = {
+        agent: (offered, n_answered, missed, talks, talk_sum)
+        for agent, offered, n_answered, missed, talks, talk_sum in session.execute(query)
+    }
+    callbacks: dict[str, int] = {
+        agent: n
+        for agent, n in session.execute(
+            select(Call.agent, func.count())
+            .where(
+                _in_period(period),
+                Call.direction != "inbound",
+                Call.callback_task.is_not(None),
+                Call.agent.is_not(None),
+                Call.agent != "",
+            )
+            .group_by(Call.agent)
+        )
+    }
+    result = []
+    for agent in sorted(set(rows) | set(callbacks)):
+        offered, n_answered, missed, talks, talk_sum = rows.get(agent, (0, 0, 0, 0, None))
+        result.append(
+            AgentFigures(
+                agent=agent,
+                offered=int(offered),
+                answered=int(n_answered),
+                missed=int(missed),
+                avg_talk_s=float(talk_sum) / int(talks) if talks else None,
+                callbacks=callbacks.get(agent, 0),
+            )
+        )
+    return result
+
+
+def _tasks_in_period(period: Period) -> ColumnElement[bool]:
+    return and_(
+        Task.opened_at >= period.start,
+        Task.opened_at < period.end,
+        Task.reason.in_(sorted(DROPPED_TASK_REASONS)),
+    )
+
+
+def _drop_figures(
+    session: Session, *, period: Period, options: ReportOptions, dropped: int, postgres: bool
+) -> DropFigures:
+    """Return the drop figures (see ``figures.summarize_drops``)."""
+    in_period = _tasks_in_period(period)
+    low, high = session.execute(
+        select(func.min(Task.id + 0), func.max(Task.id + 0)).where(in_period)
+    ).one()
+    # The period's task ids bound the children's task_id: an index range, not a full scan.
+    task_ids = (0, -1) if low is None else (int(low), int(high))
+    # From the period's tasks to their drops (few), not from every call to the task events.
+    with_task = session.scalar(
+        select(func.count(distinct(Call.id)))
+        .select_from(Task)
+        .join(TaskEvent, TaskEvent.task_id == Task.id)
+        .join(Call, Call.linkedid == TaskEvent.call_linkedid)
+        .where(
+            in_period,
+            TaskEvent.task_id.between(*task_ids),
+            TaskEvent.kind.in_(("opened", "repeat_drop")),
+            _inbound_in_period(period),
+            Call.disposition.in_(sorted(DROPPED)),
+        )
+    )
+    attempts = (
+        select(
+            TaskAttempt.task_id.label("task_id"),
+            func.min(TaskAttempt.started_at).label("first"),
+            func.min(case((TaskAttempt.outcome == "answered", TaskAttempt.started_at))).label(
+                "answer"
+            ),
+        )
+        .join(Task, Task.id == TaskAttempt.task_id)
+        .where(in_period, TaskAttempt.task_id.between(*task_ids))
+        .group_by(TaskAttempt.task_id)
+        .subquery()
+    )
+    first_attempt = attempts.c.first
+    first_answer = attempts.c.answer
+    if not postgres:
+        # SQLite: one row per task (its first attempt and first answer), rules in Python.
+        query = select(
+            Task.id,
+            Task.phone,
+            Task.reason,
+            Task.status,
+            Task.opened_at,
+            Task.closed_at,
+            Task.close_reason,
+            first_attempt.label("first_attempt"),
+            first_answer.label("first_answer"),
+        )
+        query = query.outerjoin(attempts, attempts.c.task_id == Task.id).where(in_period)
+        tasks = [
+            TaskRow(
+                task_id=task_id,
+                phone=phone,
+                reason=reason,
+                status=status,
+                opened_at=opened_at,
+                closed_at=closed_at,
+                close_reason=close_reason,
+                attempts=tuple(
+                    AttemptRow(started_at=at, outcome=outcome)
+                    for at, outcome in ((first, None), (answer, "answered"))
+                    if at is not None
+                ),
+            )
+            for (
+                task_id,
+                phone,
+                reason,
+                status,
+                opened_at,
+                closed_at,
+                close_reason,
+                first,
+                answer,
+            ) in session.execute(query)
+        ]
+        return summarize_tasks(
+            tasks,
+            load_booking_rows(session, period=period, options=options),
+            dropped_calls=dropped,
+            with_task=with_task or 0,
+            options=options,
+        )
+    window = timedelta(days=options.win_back_days)
+    until = period.end + window
+    bookings = union_all(
+        # The call's number looked up per booking (a few thousand index probes), never a
+        # join the planner may turn into a scan of every call.
+        select(
+            select(Call.phone)
+            .where(Call.linkedid == CallOutcome.linkedid)
+            .scalar_subquery()
+            .label("phone"),
+            CallOutcome.at.label("at"),
+        ).where(
+            CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
+        ),
+        select(PatientPhone.phone.label("phone"), Visit.booked_at.label("at"))
+        .join(PatientPhone, PatientPhone.patient_id == Visit.patient_id)
+        .where(Visit.booked_at >= period.start, Visit.booked_at < until),
+    ).subquery()
+    # A WHERE EXISTS (a semi-join over the period's few bookings), not a per-task subplan.
+    won = session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(
+            in_period,
+            select(bookings.c.phone)
+            .where(
+                bookings.c.phone == Task.phone,
+                bookings.c.at >= Task.opened_at,
+                bookings.c.at <= Task.opened_at + literal(window, Interval()),
+            )
+            .exists(),
+        )
+    )
+    contact_close = case(
+        (
+            and_(Task.close_reason.in_(sorted(CONTACT_CLOSE_REASONS)), Task.closed_at.is_not(None)),
+            Task.closed_at,
+        )
+    )
+    per_task = (
+        select(
+            Task.opened_at.label("opened_at"),
+            Task.status.label("status"),
+            Task.close_reason.label("close_reason"),
+            first_attempt.label("first_attempt"),
+            # LEAST skips NULLs on PostgreSQL: the earlier of the two, or the one there is.
+            func.least(first_answer, contact_close).label("contact"),
+        )
+        .outerjoin(attempts, attempts.c.task_id == Task.id)
+        .where(in_period)
+        .subquery()
+    )
+    to_attempt = _seconds_between(per_task.c.first_attempt, per_task.c.opened_at, postgres=True)
+    to_contact = func.greatest(
+        0.0, _seconds_between(per_task.c.contact, per_task.c.opened_at, postgres=True)
+    )
+    closed = per_task.c.status != "open"
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(per_task.c.first_attempt),
+            func.percentile_disc(0.5).within_group(to_attempt),
+            func.percentile_disc(0.9).within_group(to_attempt),
+            func.count(per_task.c.contact),
+            func.percentile_disc(0.5).within_group(to_contact),
+            func.percentile_disc(0.9).within_group(to_contact),
+            func.count(case((per_task.c.status == "open", 1))),
+            func.count(case((and_(closed, per_task.c.close_reason == "unreachable"), 1))),
+        )
+    ).one()
+    n, attempted, a50, a90, reached, c50, c90, still_open, unreachable = row
+    return drop_figures(
+        dropped_calls=dropped,
+        with_task=with_task or 0,
+        tasks=n,
+        attempted=attempted,
+        to_attempt=(_maybe_float(a50), _maybe_float(a90)),
+        to_contact=(_maybe_float(c50), _maybe_float(c90)),
+        reached=reached,
+        won_back=won or 0,
+        still_open=still_open,
+        unreachable=unreachable,
+    )
+
+
+def _maybe_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _tag_counts(session: Session, *, period: Period, postgres: bool) -> tuple[dict[str, int], int]:
+    """Return each tag's number of calls in the period, and the calls with any tag."""
+    tags = (
+        select(CallTag.tag.label("tag"), CallTag.linkedid.label("linkedid"))
+        .join(Call, Call.linkedid == CallTag.linkedid)
+        .where(_in_period(period))
+        .subquery()
+    )
+    if postgres:
+        # One pass: each tag's calls, and (the rollup's NULL row) the calls with any tag.
+        per_tag: dict[str, int] = {}
+        tagged = 0
+        for tag, n in session.execute(
+            select(tags.c.tag, func.count(distinct(tags.c.linkedid))).group_by(
+                func.rollup(tags.c.tag)
+            )
+        ):
+            if tag is None:
+                tagged = n
+            else:
+                per_tag[tag] = n
+        return per_tag, tagged
+    per_tag = {
+        tag: n
+        for tag, n in session.execute(
+            select(tags.c.tag, func.count(distinct(tags.c.linkedid))).group_by(tags.c.tag)
+        )
+    }
+    return per_tag, session.scalar(select(func.count(distinct(tags.c.linkedid)))) or 0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallFilter:
     """The call list's filters; None means any."""
@@ -217,6 +796,7 @@ class CallFilter:
     disposition: str | None = None
     agent: str | None = None
     phone: str | None = None  # E.164 or a fragment of the raw caller number
+    tag: str | None = None  # an outcome tag (the tagger's or a supervisor's)
 
 
 def encode_cursor(call: Call) -> str:
@@ -245,6 +825,12 @@ def _filtered(filters: CallFilter) -> list[object]:
         digits = "".join(ch for ch in filters.phone if ch.isdigit())
         if digits:
             where.append(or_(Call.phone.contains(digits[-10:]), Call.caller.contains(digits)))
+    if filters.tag:
+        where.append(
+            select(CallTag.id)
+            .where(CallTag.linkedid == Call.linkedid, CallTag.tag == filters.tag)
+            .exists()
+        )
     return where
 
 
