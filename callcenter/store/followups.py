@@ -154,6 +154,8 @@ class _Record:
     created_at: datetime
     task_open: bool
     leased: bool
+    # The patient's own dropped call was recorded on the task: we owe them a callback now.
+    caller_waiting: bool
 
 
 def sweep_followups(
@@ -382,6 +384,7 @@ def _load_records(
             f.task_id,
             f.created_at,
             Task.status,
+            Task.dropped_calls,
             TaskLease.lease_until,
         )
         .outerjoin(Task, Task.id == f.task_id)
@@ -409,6 +412,7 @@ def _load_records(
                 task_id,
                 created_at,
                 task_status,
+                dropped_calls,
                 lease_until,
             ) = row
             if record_id in seen:
@@ -428,6 +432,7 @@ def _load_records(
                     created_at=created_at,
                     task_open=task_status == queries.TASK_OPEN,
                     leased=lease_until is not None and lease_until > now,
+                    caller_waiting=bool(dropped_calls),
                 )
             )
     return records
@@ -447,11 +452,13 @@ def _close_unwanted(
     rules: FollowupRules,
     dry_run: bool,
 ) -> list[ClosedFollowup]:
-    """Close the open follow-up tasks no longer wanted; a task a dialer holds right now is left
-    to the dialer (the next sweep closes it if it is still open)."""
+    """Close the open follow-up tasks no longer wanted. A task a dialer holds right now is left
+    to the dialer (the next sweep closes it if it is still open); a task on which the patient's
+    own dropped call was recorded (one open task per number) is a callback now, never closed
+    here."""
     closing: list[ClosedFollowup] = []
     for record in records:
-        if not record.task_open or record.leased or record.task_id is None:
+        if not record.task_open or record.leased or record.caller_waiting or record.task_id is None:
             continue
         facts = patients.get(record.patient_id) or PatientFacts(
             patient_id=record.patient_id, visits=()
@@ -578,10 +585,6 @@ def _open_due(
     patient_ids = sorted(due)
     phones = _phones(session, patient_ids=patient_ids)
     all_phones = sorted({p for ps in phones.values() for p in ps})
-    if not dry_run and session.get_bind().dialect.name == "postgresql":
-        # As the call listener does before it opens a task; sorted, so two lockers never deadlock.
-        for phone in all_phones:
-            queries.lock_phone(session, phone=phone)
     busy = _phones_with_open_task(
         session, phones=all_phones, except_ids=closed_task_ids if dry_run else set()
     )
@@ -632,6 +635,18 @@ def _open_due(
     if dry_run:
         return [_opened(c, task_id=None) for c in chosen], skipped
 
+    if session.get_bind().dialect.name == "postgresql" and chosen:
+        # As the call listener does before it opens a task (sorted: two lockers never
+        # deadlock), then look again: a task may have been opened since the first look.
+        numbers_of = {c[0]: phones[c[0]] for c in chosen}
+        locked = sorted({n for ns in numbers_of.values() for n in ns})
+        for phone in locked:
+            queries.lock_phone(session, phone=phone)
+        busy_now = _phones_with_open_task(session, phones=locked, except_ids=set())
+        for patient_id, _, f, _ in chosen:
+            if any(n in busy_now for n in numbers_of[patient_id]):
+                skip(patient_id, f, SKIP_OPEN_TASK)
+        chosen = [c for c in chosen if not any(n in busy_now for n in numbers_of[c[0]])]
     task_ids = _insert_tasks(session, chosen=chosen, now=now)
     opened: list[OpenedFollowup] = []
     events: list[dict[str, Any]] = []

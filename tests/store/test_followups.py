@@ -17,6 +17,7 @@ from callcenter.store.models_dialer import TaskLease
 from callcenter.store.models_followups import FollowupRecord
 from callcenter.store.models_patients import ConsentRecord, Patient, PatientPhone, Visit
 from callcenter.store.patients import add_do_not_call
+from callcenter.store.queries import persist_call
 from callcenter.tasks.followups import FollowupRules
 from callcenter.tasks.schedule import ClinicSchedule, may_call_at
 
@@ -350,3 +351,21 @@ def test_bad_input_is_refused(session: Session) -> None:
         sweep_followups(session, now=datetime(2026, 11, 23, 10), schedule=SCHEDULE)
     with pytest.raises(ValueError, match="limit"):
         sweep(session, limit=-1)
+
+
+def test_follow_up_task_carrying_the_patients_own_dropped_call_is_not_closed(
+    session: Session, make_call: Any
+) -> None:
+    """Rule: one open task per number — a dropped call from the patient is recorded on the open
+    follow-up task, which is then a callback the patient is waiting for: the sweep never
+    closes it as booked or expired."""
+    pid = add_patient(session, "+79161230100", visits=[(MONDAY, "no_show")])
+    task_id = sweep(session).opened[0].task_id
+    dropped = make_call(caller="89161230100", start_ts=msk(MONDAY, 11).timestamp())
+    persist_call(session, call=dropped)
+    task = session.get(Task, task_id)
+    assert task is not None and task.dropped_calls == 1
+    add_visit(session, pid, MONDAY + timedelta(days=3), "scheduled")
+    assert sweep(session, msk(MONDAY, 12)).closed == ()
+    assert sweep(session, msk(MONDAY + timedelta(days=10), 12)).closed == ()
+    assert [t.id for t in open_tasks(session)] == [task_id]
