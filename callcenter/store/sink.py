@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from callcenter.calls.model import CallRecord
+from callcenter.config import ConfigError
 from callcenter.dispatch import StoreUnavailable
 from callcenter.notify import TaskNotice
 from callcenter.store import queries
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
+
+log = logging.getLogger(__name__)
+
+#: How often a starting listener tries to reach its database, and the longest wait between
+#: two tries (the waits double from half a second): about 40 s in all, long enough for a
+#: database container started at the same time.
+START_ATTEMPTS = 10
+START_DELAY_MAX_S = 5.0
+
+
+class StoreUnreachable(ConfigError):
+    """The database did not answer at start, after every retry."""
 
 
 class SqlCallSink:
@@ -75,9 +91,46 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-def open_call_sink(url: str) -> SqlCallSink:
-    """Migrate the database if needed and return a sink writing to it."""
-    upgrade(url)
+def open_call_sink(
+    url: str,
+    *,
+    attempts: int | None = None,
+    delay_max: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SqlCallSink:
+    """Migrate the database if needed and return a sink writing to it.
+
+    An unreachable database is retried ``attempts`` times (default ``START_ATTEMPTS``), with
+    waits doubling from 0.5 s up to ``delay_max`` (default ``START_DELAY_MAX_S``).
+
+    :raises StoreUnreachable: when the database still does not answer, naming it (without the
+        password) and the last error.
+    """
+    attempts = START_ATTEMPTS if attempts is None else attempts
+    delay_max = START_DELAY_MAX_S if delay_max is None else delay_max
+    shown = make_url(url).render_as_string(hide_password=True)
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            upgrade(url)
+            break
+        except (OperationalError, InterfaceError) as exc:
+            error = _first_line(exc)
+            if attempt == attempts:
+                raise StoreUnreachable(
+                    f"database unreachable at {shown} after {attempts} attempt(s) ({error}); "
+                    "check DATABASE_URL and that the database server is up"
+                ) from exc
+            log.warning(
+                "database unreachable at %s (%s); retrying in %.1fs (attempt %d of %d)",
+                shown,
+                error,
+                delay,
+                attempt,
+                attempts,
+            )
+            sleep(delay)
+            delay = min(delay_max, delay * 2)
     return SqlCallSink(url)
 
 

@@ -10,7 +10,6 @@ the recording's expected.json gives it.
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,10 +17,8 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from callcenter.store.db import create_db_engine, upgrade
 from tests.soak.helpers import (
     ROOT,
     SimulatorThread,
@@ -37,24 +34,6 @@ from tests.soak.tcp_proxy import TcpProxy
 SECRET = "db-cut-test-secret"
 PLAYS = 2
 CUT_S = 4.0
-
-
-@pytest.fixture
-def pg_schema_url(postgres_base_url: str) -> str:
-    """A fresh PostgreSQL schema, migrated; dropped afterwards."""
-    schema = f"cc_{secrets.token_hex(6)}"
-    admin = create_db_engine(postgres_base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    upgrade(rendered)
-    try:
-        yield rendered
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def metric(body: str, name: str) -> float | None:
