@@ -122,6 +122,18 @@ def test_clicking_a_word_seeks_the_player_and_tags_are_corrected(browser, artifa
             state = corrections.tag_state(s, linkedid=LINKEDID)
         assert state.tagger == ("price_objection",)
         assert state.effective == ("thinking",)
+
+        # The file goes away while the page is open: the player says it cannot load it...
+        (recordings / RECORDING).unlink()
+        # (a new URL: Chromium would play the bytes it cached for the old one)
+        page.evaluate(
+            "const p = document.getElementById('player'); p.src = p.src + '?again'; p.load()"
+        )
+        page.wait_for_selector("#player-error", timeout=5_000)
+        # ...and the page, built again, says the file is missing instead of showing a player.
+        page.reload()
+        assert "файл записи не найден" in page.text_content("#recording-missing")
+        assert page.query_selector("#player") is None
     finally:
         context.close()
         server.stop()
