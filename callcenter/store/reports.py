@@ -721,8 +721,14 @@ def _drop_figures(
         .subquery()
     )
     to_attempt = _seconds_between(per_task.c.first_attempt, per_task.c.opened_at, postgres=True)
-    to_contact = func.greatest(
-        0.0, _seconds_between(per_task.c.contact, per_task.c.opened_at, postgres=True)
+    # GREATEST skips NULLs too: a task never reached must stay NULL, not become 0 s.
+    to_contact = case(
+        (
+            per_task.c.contact.is_not(None),
+            func.greatest(
+                0.0, _seconds_between(per_task.c.contact, per_task.c.opened_at, postgres=True)
+            ),
+        )
     )
     closed = per_task.c.status != "open"
     row = session.execute(
