@@ -1018,6 +1018,10 @@ class CallTracker:
         op = self._learn_member(e)
         if op is None:
             return []
+        return self._member_state(op, e)
+
+    def _member_state(self, op: Operator, e: AmiEvent) -> list[Effect]:
+        """Apply a member's ``Paused`` and device ``Status`` (QueueMemberStatus, QueueMember)."""
         h = e.headers
         paused = h.get("Paused")
         if paused is not None:
@@ -1032,9 +1036,13 @@ class CallTracker:
         return effects
 
     def _on_queue_member(self, e: AmiEvent) -> list[Effect]:
-        # A QueueStatus list item: learn who the members are; it carries no event time.
-        self._learn_member(e)
-        return []
+        # A QueueStatus list item (the re-sync after a reconnect): who the members are, and
+        # whether each is paused and what the phone is doing now. It carries no event time,
+        # so the state is reported at the time it was received.
+        op = self._learn_member(e)
+        if op is None:
+            return []
+        return self._member_state(op, e)
 
     def _on_queue_member_pause(self, e: AmiEvent) -> list[Effect]:
         op = self._learn_member(e)
