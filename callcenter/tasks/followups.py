@@ -275,6 +275,19 @@ def _rebooked_since(patient: PatientFacts, anchor: VisitFacts) -> bool:
     )
 
 
+def _woken(patient: PatientFacts, anchor: VisitFacts, *, today: date) -> bool:
+    """A sleeping patient is no longer asleep: a visit booked ahead, or one attended after the
+    anchor's day (what ``segments.is_sleeping`` looks at; a missed visit does not wake them)."""
+    return any(
+        v.visit_id != anchor.visit_id
+        and (
+            (v.status == VisitStatus.SCHEDULED and v.visit_date >= today)
+            or (v.status == VisitStatus.COMPLETED and v.visit_date > anchor.visit_date)
+        )
+        for v in patient.visits
+    )
+
+
 def _first_visit_anchor(patient: PatientFacts) -> VisitFacts | None:
     """The patient's only completed visit, when they came exactly once."""
     completed = _completed(patient)
@@ -509,7 +522,7 @@ def close_reason_for(
             if anchor is not None and _rebooked_since(patient, anchor):
                 return FollowupCloseReason.BOOKED
         case FollowupReason.SLEEPING:
-            if anchor is not None and _booked_since(patient, anchor):
+            if anchor is not None and _woken(patient, anchor, today=today):
                 return FollowupCloseReason.BOOKED
         case FollowupReason.REMINDER:
             if anchor is None or anchor.status != VisitStatus.SCHEDULED:

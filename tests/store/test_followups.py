@@ -369,3 +369,24 @@ def test_follow_up_task_carrying_the_patients_own_dropped_call_is_not_closed(
     assert sweep(session, msk(MONDAY, 12)).closed == ()
     assert sweep(session, msk(MONDAY + timedelta(days=10), 12)).closed == ()
     assert [t.id for t in open_tasks(session)] == [task_id]
+
+
+def test_sleeping_patient_with_a_missed_visit_keeps_the_care_call(session: Session) -> None:
+    """Rule: «спящие» are those whose last completed visit was 6–12 months ago with nothing
+    booked ahead; a missed visit since then does not wake them, so their «Забота» call stays
+    open (and is closed "booked" once they book ahead)."""
+    pid = add_patient(
+        session,
+        "+79161230110",
+        visits=[
+            (MONDAY - timedelta(days=240), "completed"),
+            (MONDAY - timedelta(days=60), "no_show"),
+        ],
+        marketing=True,
+    )
+    opened = sweep(session).opened
+    assert [o.reason for o in opened] == ["sleeping"]
+    assert sweep(session, msk(MONDAY, 11)).closed == ()
+    add_visit(session, pid, MONDAY + timedelta(days=20), "scheduled")
+    report = sweep(session, msk(MONDAY, 12))
+    assert [(c.task_id, c.close_reason) for c in report.closed] == [(opened[0].task_id, "booked")]

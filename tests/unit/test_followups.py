@@ -361,3 +361,32 @@ def test_bad_input_is_refused() -> None:
         FollowupRules(care_after_days=3, care_until_days=1)
     with pytest.raises(ValueError, match="sleeping window"):
         FollowupRules(sleeping_window=SleepingWindow(min_months=12, max_months=6))
+
+
+def test_a_follow_up_the_rules_open_is_never_closed_by_them_at_once() -> None:
+    """Rule: the sweep closes an open follow-up only when it is no longer wanted — so whatever
+    the rules open, on the same facts and day, they do not close (checked over 3,000 demo
+    patients on several days)."""
+    from callcenter.patients.demo_data import generate_demo_patients
+
+    seed_now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    demo = generate_demo_patients(now=seed_now, count=3000)
+    checked = 0
+    for number, person in enumerate(demo):
+        facts = PatientFacts(
+            patient_id=number,
+            visits=tuple(
+                visit(i, v.visit_date, v.status, v.service, v.booked_at)
+                for i, v in enumerate(person.visits)
+            ),
+        )
+        for offset in (0, 1, 3, 10):
+            now = seed_now + timedelta(days=offset)
+            today = now.astimezone(MSK).date()
+            for f in due_followups(facts, now=now, schedule=SCHEDULE):
+                reason = close_reason_for(
+                    f.key, facts, anchor_date=f.anchor_date, today=today, schedule=SCHEDULE
+                )
+                assert reason is None, (person.visits, f)
+                checked += 1
+    assert checked > 500  # every reason shows up in a sample this size
