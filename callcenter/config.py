@@ -139,6 +139,9 @@ class Settings:
     # queued for transcription again (a failed or lost job), at most this many times.
     transcribe_requeue_after_min: int = 30
     transcribe_max_requeues: int = 3
+    # How the queue names an operator's member (asterisk_config/queues.conf), for QueuePause
+    # from the panel; "{extension}" is replaced, e.g. "PJSIP/{extension}" for PJSIP members.
+    queue_member_interface: str = "Local/{extension}@agents/n"
     # True only for `callcenter demo` and tests: allows the default secrets above.
     demo: bool = False
 
@@ -194,6 +197,9 @@ class Settings:
                 env, "TRANSCRIBE_MAX_DURATION", d.transcribe_max_duration_s
             ),
             queue_wrapup_s=_float(env, "QUEUE_WRAPUP", d.queue_wrapup_s),
+            queue_member_interface=_template(
+                env, "QUEUE_MEMBER_INTERFACE", d.queue_member_interface, "{extension}"
+            ),
             retention_days=_int(env, "RETENTION_DAYS", d.retention_days, 0),
             transcribe_requeue_after_min=_int(
                 env, "TRANSCRIBE_REQUEUE_AFTER", d.transcribe_requeue_after_min, 1
@@ -237,6 +243,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return parse_int(name, env[name], minimum=minimum) if name in env else default
+
+
+def _template(env: Mapping[str, str], name: str, default: str, placeholder: str) -> str:
+    value = env.get(name, default).strip()
+    if value.count(placeholder) != 1:
+        raise ConfigError(f"{name} must contain {placeholder} once, got {value!r}")
+    return value
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:

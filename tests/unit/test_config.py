@@ -92,3 +92,18 @@ def test_metrics_port_is_unset_by_default_and_parsed_strictly():
     assert Settings.from_env({"METRICS_PORT": "9102"}).metrics_port == 9102
     with pytest.raises(ConfigError, match="METRICS_PORT"):
         Settings.from_env({"METRICS_PORT": "0"})
+
+
+def test_queue_member_interface_must_name_the_extension_once():
+    """QueuePause from the panel names the member as the queue does (Local or PJSIP)."""
+    assert Settings.from_env({}).queue_member_interface == "Local/{extension}@agents/n"
+    pjsip = Settings.from_env({"QUEUE_MEMBER_INTERFACE": "PJSIP/{extension}"})
+    assert pjsip.queue_member_interface == "PJSIP/{extension}"
+    with pytest.raises(ConfigError, match="QUEUE_MEMBER_INTERFACE"):
+        Settings.from_env({"QUEUE_MEMBER_INTERFACE": "PJSIP/101"})
+
+
+def test_queue_wrapup_is_a_number_of_seconds():
+    assert Settings.from_env({"QUEUE_WRAPUP": "15"}).queue_wrapup_s == 15.0
+    with pytest.raises(ConfigError, match="QUEUE_WRAPUP"):
+        Settings.from_env({"QUEUE_WRAPUP": "soon"})

@@ -16,6 +16,7 @@ from callcenter.ami.commands import (
     AmiUnavailable,
     HueyCommands,
     LiveClientCommands,
+    PauseCommand,
     build_queue_pause,
     send_once,
 )
@@ -398,3 +399,23 @@ def test_web_alone_pauses_through_a_worker_consuming_the_queue(tmp_path):
                 await asyncio.to_thread(consumer.stop, graceful=True)
 
     asyncio.run(scenario())
+
+
+def test_pause_names_the_member_as_the_configured_queue_does(web_db_url, factory):
+    """QUEUE_MEMBER_INTERFACE: a PJSIP queue's members are paused by their PJSIP name."""
+    from web import create_app, notifier_for
+
+    app = create_app(
+        Settings(database_url=web_db_url, demo=True, queue_member_interface="PJSIP/{extension}"),
+        session_factory=factory,
+        testing=True,
+    )
+    try:
+        live = install_live_panel(app)
+        assert live.commands.interface_template == "PJSIP/{extension}"
+        action = PauseCommand(extension="101", paused=True).action(
+            interface_template=live.commands.interface_template
+        )
+        assert action["Interface"] == "PJSIP/101"
+    finally:
+        notifier_for(app).close()

@@ -78,7 +78,14 @@ def install_live_panel(app: Flask, *, commands: AmiCommands | None = None) -> Li
 
     ``commands`` replaces the live client port (tests pass a fake).
     """
-    live = LivePanel(commands=LiveClientCommands(), states=OperatorStates())
+    from web import settings
+
+    with app.app_context():
+        interface = settings().queue_member_interface
+    live = LivePanel(
+        commands=LiveClientCommands(interface_template=interface),
+        states=OperatorStates(),
+    )
     app.extensions[_COMMANDS_KEY] = commands or live.commands
     app.extensions[_STATES_KEY] = live.states
     return live
@@ -96,7 +103,11 @@ def commands_for(app: Flask) -> AmiCommands:
         port = app.extensions.get(_COMMANDS_KEY)
         if port is None:
             cfg = settings()
-            port = HueyCommands(huey=build_huey(cfg), settings=cfg)
+            port = HueyCommands(
+                huey=build_huey(cfg),
+                settings=cfg,
+                interface_template=cfg.queue_member_interface,
+            )
             app.extensions[_COMMANDS_KEY] = port
     return port
 
