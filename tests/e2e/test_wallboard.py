@@ -120,6 +120,10 @@ def test_wallboard_follows_the_burst_and_a_reload_mid_traffic_shows_the_live_sta
         assert figure(page, "inbound") == "0"
         assert page.is_visible("#waiting-empty")
         assert page.is_hidden("#sl-alert")
+        # The live list of today's calls, open next to the wallboard.
+        today = context.new_page()
+        today.goto(f"{base}/supervisor/")
+        today.wait_for_selector("#conn[data-state=up]", timeout=10_000)
 
         listener.start()
 
@@ -157,6 +161,13 @@ def test_wallboard_follows_the_burst_and_a_reload_mid_traffic_shows_the_live_sta
         page.wait_for_selector("#waiting-empty:not([hidden])", timeout=10_000)
         page.wait_for_selector("#sl-alert[hidden]", state="attached", timeout=5_000)
         page.screenshot(path=artifacts / "wallboard-02-after-burst.png", full_page=True)
+
+        # Each call that ended links to its page, which the store can show by now.
+        assert len(today.query_selector_all("#ended li a")) == 40
+        today.click("#ended li[data-disposition=answered] a")
+        today.wait_for_selector("#timeline li[data-kind=answered]")
+        # The recorded answered calls name a file this machine does not have.
+        assert "файл записи не найден" in today.text_content("#recording-missing")
     finally:
         context.close()
         listener.stop()

@@ -125,9 +125,13 @@
     var done = document.createElement("li");
     done.dataset.linkedid = d.linkedid;
     done.dataset.disposition = d.disposition;
-    done.textContent = (d.caller || "номер скрыт") + " — " +
+    // The call's page: timeline, recording, transcript (stored a moment after it ends).
+    var link = document.createElement("a");
+    link.href = "/supervisor/calls/" + encodeURIComponent(d.linkedid);
+    link.textContent = (d.caller || "номер скрыт") + " — " +
       (DISPOSITION_LABELS[d.disposition] || d.disposition) +
       (d.agent ? ", " + d.agent : "") + ", разговор " + Math.round(d.talk_s || 0) + " с";
+    done.appendChild(link);
     ended.prepend(done);
   });
 })();
