@@ -40,7 +40,7 @@ from callcenter.patients.consent import (
 )
 from callcenter.store import queries
 from callcenter.store.db import lock_key
-from callcenter.store.models import Task, TaskEvent
+from callcenter.store.models import OPEN_TASK_WHERE, Task, TaskEvent
 from callcenter.store.models_dialer import TaskLease
 from callcenter.store.models_followups import FOLLOWUP_OPENED, FOLLOWUP_STOPPED, FollowupRecord
 from callcenter.store.models_patients import ConsentRecord, DoNotCall, PatientPhone, Visit
@@ -66,8 +66,6 @@ from callcenter.tasks.schedule import ClinicSchedule, kind_for_reason
 
 # Below SQLite's 32,766 bound parameters per statement, with room to spare.
 _IN_CHUNK = 5_000
-# Rows per multi-row INSERT of tasks (10 columns each).
-_INSERT_CHUNK = 500
 
 _REASONS = {str(reason): reason for reason in FollowupReason}
 
@@ -784,18 +782,19 @@ def _insert_tasks(
         }
         for patient_id, phone, f, kind in chosen
     ]
-    ids: dict[str, int] = {}
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = (
-            build(table)
-            .values(rows[start : start + _INSERT_CHUNK])
-            .on_conflict_do_nothing(
-                index_elements=[table.c.phone], index_where=table.c.status == queries.TASK_OPEN
-            )
-            .returning(table.c.id, table.c.phone)
+    if not rows:
+        return {}
+    # One statement, executemany: SQLAlchemy batches it into multi-row INSERT … RETURNING
+    # ("insertmanyvalues") on both back-ends, compiled once.
+    statement = (
+        build(table)
+        .on_conflict_do_nothing(
+            index_elements=[table.c.phone], index_where=OPEN_TASK_WHERE
         )
-        ids.update({phone: task_id for task_id, phone in session.execute(statement).tuples()})
-    return ids
+        .returning(table.c.id, table.c.phone)
+    )
+    result = session.execute(statement, rows)
+    return {phone: task_id for task_id, phone in result.tuples()}
 
 
 def _insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
