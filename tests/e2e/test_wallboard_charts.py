@@ -56,6 +56,11 @@ def test_dashboard_charts_draw_the_burst(browser, artifacts, tmp_path):
             ["Брошено в очереди", 16],
             ["Потеряно до очереди", 0],
         ]
+        agents = page.evaluate(
+            """() => [window.dashboardCharts.agents.data.labels,
+                      window.dashboardCharts.agents.data.datasets.map(d => d.data)]"""
+        )
+        assert agents == [["101", "102", "103"], [[2, 2, 2], [0, 0, 0], [0, 0, 0]]]
         # The canvas was painted: some pixels are not blank.
         painted = page.evaluate(
             """() => {

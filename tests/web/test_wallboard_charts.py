@@ -43,7 +43,14 @@ def test_the_charts_get_the_burst_by_day_and_by_hour(supervisor_client, burst):
     busy = hours["labels"].index("20")  # 17:47 UTC is 20:47 in Moscow
     assert (hours["answered"][busy], hours["missed"][busy], hours["abandoned"][busy]) == (6, 18, 16)
     assert sum(hours["answered"]) + sum(hours["missed"]) + sum(hours["abandoned"]) == 40
-    assert 'id="chart-by-day"' in page and 'id="chart-by-hour"' in page
+    assert data["agents"] == {
+        "labels": ["101", "102", "103"],
+        "answered": [2, 2, 2],
+        "missed": [0, 0, 0],
+        "callbacks": [0, 0, 0],
+    }
+    for chart in ("chart-by-day", "chart-by-hour", "chart-agents"):
+        assert f'id="{chart}"' in page
 
 
 def test_every_script_comes_from_the_app_itself(supervisor_client):

@@ -231,7 +231,7 @@ def dashboard() -> str:
 
 
 def chart_data(figures: Figures) -> dict[str, object]:
-    """Return the dashboard charts' series: inbound calls by day and by hour of the day."""
+    """Return the dashboard charts' series: inbound calls by day and by hour, administrators."""
 
     def series(buckets: list[tuple[str, CallFigures]]) -> dict[str, list[object]]:
         return {
@@ -245,6 +245,12 @@ def chart_data(figures: Figures) -> dict[str, object]:
     return {
         "by_day": series([(day.strftime("%d.%m"), c) for day, c in figures.by_day]),
         "by_hour": series([(f"{hour:02d}", c) for hour, c in figures.by_hour]),
+        "agents": {
+            "labels": [a.agent for a in figures.agents],
+            "answered": [a.answered for a in figures.agents],
+            "missed": [a.missed for a in figures.agents],
+            "callbacks": [a.callbacks for a in figures.agents],
+        },
     }
 
 

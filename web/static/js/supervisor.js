@@ -15,7 +15,7 @@
     ["ivr_abandoned", "Потеряно до очереди", "#8a94a6"]
   ];
 
-  function draw(canvasId, series, xTitle) {
+  function draw(canvasId, series, xTitle, kinds, yTitle) {
     var canvas = document.getElementById(canvasId);
     if (!canvas) { return null; }
     canvas.parentElement.hidden = false;
@@ -23,8 +23,8 @@
       type: "bar",
       data: {
         labels: series.labels,
-        datasets: SERIES.map(function (s) {
-          return { label: s[1], data: series[s[0]], backgroundColor: s[2], stack: "calls" };
+        datasets: kinds.map(function (s) {
+          return { label: s[1], data: series[s[0]], backgroundColor: s[2], stack: s[3] || "calls" };
         })
       },
       options: {
@@ -34,16 +34,24 @@
         scales: {
           x: { stacked: true, title: { display: true, text: xTitle } },
           y: { stacked: true, beginAtZero: true, ticks: { precision: 0 },
-               title: { display: true, text: "Входящих звонков" } }
+               title: { display: true, text: yTitle } }
         },
         plugins: { legend: { position: "bottom" } }
       }
     });
   }
 
+  // Per administrator: calls answered and rings missed side by side with the callbacks made.
+  var AGENT_SERIES = [
+    ["answered", "Ответил(а)", "#24415f", "inbound"],
+    ["missed", "Пропустил(а) звонок", "#c9a400", "inbound"],
+    ["callbacks", "Перезвонил(а)", "#2a8f3c", "callbacks"]
+  ];
+
   window.dashboardCharts = {
-    byDay: draw("chart-by-day", data.by_day, "День"),
-    byHour: draw("chart-by-hour", data.by_hour, "Час")
+    byDay: draw("chart-by-day", data.by_day, "День", SERIES, "Входящих звонков"),
+    byHour: draw("chart-by-hour", data.by_hour, "Час", SERIES, "Входящих звонков"),
+    agents: draw("chart-agents", data.agents, "Администратор (доб.)", AGENT_SERIES, "Звонков")
   };
   document.querySelectorAll(".chart-fallback").forEach(function (el) { el.hidden = true; });
 })();
