@@ -7,7 +7,8 @@ opened again. The rules are ``callcenter.tasks.followups``; this module only gat
 set-based (one query per table, chunked ``IN`` lists, never one query per patient) and writes.
 
 Per patient and sweep, at most one follow-up is opened, and none on a clinic day on which one
-was already opened for that patient (no stacking of calls). A follow-up is not opened when:
+was already opened for that patient (no stacking of calls) — except a reminder, whose only day
+is the one before the visit. A follow-up is not opened when:
 
 * one of the patient's numbers already has an open task (one open task per number): it is
   considered again on the next sweep while its window lasts, and never once it has passed;
@@ -224,11 +225,12 @@ def sweep_followups(
 
     due: dict[int, list[Followup]] = {}
     for patient_id, facts in patients.items():
-        if patient_id in opened_today:
-            continue
         found = due_followups(
             facts, now=now, schedule=schedule, rules=rules, done=done[patient_id], clock=clock
         )
+        if patient_id in opened_today:
+            # One follow-up call a day, but a reminder cannot wait: tomorrow is the visit.
+            found = [f for f in found if f.reason is FollowupReason.REMINDER]
         if found:
             due[patient_id] = found
     opened, skipped = _open_due(
@@ -788,9 +790,7 @@ def _insert_tasks(
     # ("insertmanyvalues") on both back-ends, compiled once.
     statement = (
         build(table)
-        .on_conflict_do_nothing(
-            index_elements=[table.c.phone], index_where=OPEN_TASK_WHERE
-        )
+        .on_conflict_do_nothing(index_elements=[table.c.phone], index_where=OPEN_TASK_WHERE)
         .returning(table.c.id, table.c.phone)
     )
     result = session.execute(statement, rows)

@@ -18,9 +18,9 @@ handed back in UTC.
 * ``nps_followup`` (service): «как вы себя чувствуете», 3 to 5 days after the latest completed
   visit. Not stacked: (1) a first-visit patient gets no NPS call for that visit, because the
   day-3 first-visit call asks the same question and offers a booking; (2) no follow-up of any
-  reason is opened for a patient on a clinic day on which another one was already opened for
-  them (the store's rule), so the care call and the NPS call of one visit never share a day even
-  when a clinic configures their windows to overlap.
+  reason but a reminder is opened for a patient on a clinic day on which another one was
+  already opened for them (the store's rule), so the care call and the NPS call of one visit
+  never share a day even when a clinic configures their windows to overlap.
 * ``sleeping`` (marketing): «спящие», the last completed visit 6 to 12 months ago (the
   ``segments.SleepingWindow``) and nothing booked ahead, get one «Забота» call per sleeping
   period; the period is named by its last completed visit, so a patient who comes back and falls

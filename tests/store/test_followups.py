@@ -390,3 +390,22 @@ def test_sleeping_patient_with_a_missed_visit_keeps_the_care_call(session: Sessi
     add_visit(session, pid, MONDAY + timedelta(days=20), "scheduled")
     report = sweep(session, msk(MONDAY, 12))
     assert [(c.task_id, c.close_reason) for c in report.closed] == [(opened[0].task_id, "booked")]
+
+
+def test_a_reminder_is_not_held_back_by_another_follow_up_the_same_day(session: Session) -> None:
+    """Rule: one follow-up call a day per patient, except the appointment reminder, which can
+    only be made the day before the visit."""
+    treated = MONDAY - timedelta(days=1)
+    pid = add_patient(
+        session,
+        "+79161230120",
+        visits=[
+            (treated - timedelta(days=300), "completed", "Консультация терапевта"),
+            (treated, "completed", "Лечение кариеса"),
+        ],
+    )
+    care = sweep(session).opened
+    assert [o.reason for o in care] == ["care"]
+    close_task(session, care[0].task_id or 0, at=msk(MONDAY, 10, 30))
+    add_visit(session, pid, MONDAY + timedelta(days=1), "scheduled")  # booked earlier
+    assert [o.reason for o in sweep(session, msk(MONDAY, 11)).opened] == ["reminder"]
