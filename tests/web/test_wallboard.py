@@ -133,6 +133,7 @@ def test_wrap_up_turns_free_when_its_time_is_over():
     clock.now += 1.5
     ops = {o["agent"]: o for o in board.snapshot()["operators"]}
     assert (ops["101"]["status"], ops["101"]["wrap_left_s"]) == ("free", None)
+    assert ops["101"]["state_s"] == 0.5  # free since the wrap-up ended, not since it began
 
 
 def test_todays_figures_count_stored_and_live_calls_once_and_only_todays(make_call):

@@ -247,16 +247,18 @@ class LiveBoard:
 
 def _operator_view(op: OperatorOnBoard, now: float) -> dict[str, Any]:
     status = op.status
+    since = op.since
     wrap_left: float | None = None
     if status == OperatorStatus.WRAP_UP and op.wrap_s is not None:
         wrap_left = op.since + op.wrap_s - now
         if wrap_left <= 0:
-            # Asterisk says nothing when wrap-up ends: the administrator is free again.
-            status, wrap_left = str(OperatorStatus.FREE), None
+            # Asterisk says nothing when wrap-up ends: the administrator is free again, since
+            # the moment it ended.
+            status, wrap_left, since = str(OperatorStatus.FREE), None, op.since + op.wrap_s
     return {
         "agent": op.agent,
         "agent_name": op.agent_name,
         "status": status,
-        "state_s": round(now - op.since, 1),
+        "state_s": round(now - since, 1),
         "wrap_left_s": None if wrap_left is None else round(wrap_left, 1),
     }

@@ -120,19 +120,21 @@
       if (over) { late += 1; }
     });
     operatorsList.querySelectorAll("li").forEach(function (li) {
-      var text = clock(parseFloat(li.dataset.since) + dt);
+      var text = null;
       if (li.dataset.status === "wrap_up" && li.dataset.wrapLeft !== undefined) {
         var left = parseFloat(li.dataset.wrapLeft) - dt;
         if (left <= 0) {
-          // Asterisk sends nothing when wrap-up ends: the administrator is free again.
+          // Asterisk sends nothing when wrap-up ends: the administrator is free again, since
+          // the moment the wrap-up ended.
           li.dataset.status = "free";
+          li.dataset.since = String(-parseFloat(li.dataset.wrapLeft));
           li.querySelector(".op-status").textContent = STATUS.free;
           delete li.dataset.wrapLeft;
         } else {
           text = "ещё " + Math.ceil(left) + " с";
         }
       }
-      li.querySelector(".op-time").textContent = text;
+      li.querySelector(".op-time").textContent = text || clock(parseFloat(li.dataset.since) + dt);
     });
     alertBox.dataset.count = String(late);
     alertBox.hidden = late === 0;
