@@ -24,7 +24,8 @@ handed back in UTC.
 * ``sleeping`` (marketing): «спящие», the last completed visit 6 to 12 months ago (the
   ``segments.SleepingWindow``) and nothing booked ahead, get one «Забота» call per sleeping
   period; the period is named by its last completed visit, so a patient who comes back and falls
-  asleep again is called again, once.
+  asleep again is called again, once. A visit booked ahead or attended later wakes them (a missed
+  visit does not), as ``segments.is_sleeping`` says.
 * ``no_show`` (service): a rebooking call after the latest missed visit, from that day for
   ``no_show_until_days``, unless the patient booked or came again on or after that day.
 
@@ -33,6 +34,8 @@ number had another open task, it is simply never opened (a reminder after the vi
 pointless). A follow-up task that is still open when it stops being relevant is closed by the
 sweep: ``booked`` (the series or the rebooking/«Забота» call was answered by a booking),
 ``visit_changed`` (a reminder's visit is no longer scheduled), ``expired`` (its window passed).
+A follow-up is keyed by its anchor visit, so a visit moved to another day after its reminder was
+opened is not reminded again.
 
 When several follow-ups of one patient are due at once, the most urgent is opened first:
 reminder, no-show, care, first-visit, NPS, sleeping (``URGENCY``).
