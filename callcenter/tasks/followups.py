@@ -482,9 +482,18 @@ def due_followups(
     if clock is None:
         clock = FollowupClock(now=now, schedule=schedule, rules=rules)
     today = clock.today
+    # Two visits booked for one day get one reminder (while the reminded one stays booked).
+    reminded_days = {
+        v.visit_date
+        for v in patient.visits
+        if v.status == VisitStatus.SCHEDULED
+        and FollowupKey(FollowupReason.REMINDER, v.visit_id) in done
+    }
     due: list[Followup] = []
     for key, anchor in _candidates(patient, clock):
         if key in done:
+            continue
+        if key.reason is FollowupReason.REMINDER and anchor.visit_date in reminded_days:
             continue
         start, until = clock.window(key, anchor.visit_date)
         if not start <= today <= until or clock.slot_day > until:

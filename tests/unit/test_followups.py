@@ -390,3 +390,14 @@ def test_a_follow_up_the_rules_open_is_never_closed_by_them_at_once() -> None:
                 assert reason is None, (person.visits, f)
                 checked += 1
     assert checked > 500  # every reason shows up in a sample this size
+
+
+def test_two_visits_on_one_day_get_one_reminder() -> None:
+    """Rule: an appointment reminder the day before a scheduled visit — one call reminds the
+    patient of every visit booked for that day."""
+    tuesday = MONDAY + timedelta(days=1)
+    facts = patient(visit(5, tuesday, "scheduled"), visit(6, tuesday, "scheduled"))
+    assert due(facts, at(MONDAY)) == [("reminder", 5, 0), ("reminder", 6, 0)]
+    assert due(facts, at(MONDAY), done=[FollowupKey(FR.REMINDER, 5)]) == []
+    cancelled = patient(visit(5, tuesday, "cancelled"), visit(6, tuesday, "scheduled"))
+    assert due(cancelled, at(MONDAY), done=[FollowupKey(FR.REMINDER, 5)]) == [("reminder", 6, 0)]
