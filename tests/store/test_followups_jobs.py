@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.cli import main
@@ -15,7 +16,9 @@ from callcenter.config import Settings
 from callcenter.followup_jobs import register_followup_tasks
 from callcenter.jobs import build_huey
 from callcenter.store.dialer import save_clinic_schedule
+from callcenter.store.followups import sweep_followups
 from callcenter.store.models import Task
+from callcenter.store.models_followups import FollowupRecord
 from callcenter.store.models_patients import ConsentRecord, Patient, PatientPhone, Visit
 from callcenter.tasks.schedule import ClinicSchedule
 
@@ -113,3 +116,36 @@ def test_cli_followups_refuses_unknown_arguments(argv: list[str], capsys) -> Non
         main(argv)
     assert exc.value.code == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_two_sweeps_at_once_open_each_follow_up_once(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Sweeps on several machines at once are safe: they serialize on one lock, so each due
+    follow-up is opened exactly once."""
+    for n in range(20):
+        add_no_show(session_factory, f"+7916124{n:04d}", MONDAY)
+    barrier = threading.Barrier(2)
+    opened: list[int] = []
+    errors: list[BaseException] = []
+
+    def one_sweep() -> None:
+        try:
+            with session_factory() as session:
+                barrier.wait(timeout=10)
+                report = sweep_followups(session, now=NOW, schedule=ClinicSchedule())
+                session.commit()
+                opened.append(len(report.opened))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(opened) == [0, 20]
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Task)) == 20
+        assert session.scalar(select(func.count()).select_from(FollowupRecord)) == 20
