@@ -1,11 +1,11 @@
 """Held-out calls the rules were not written from, and sentences probing each general rule.
 
-``tests/fixtures/tagger/heldout.jsonl`` (160 calls) was written from the definitions in
-``../shared/outcomes/README.md`` before the rules were read; the rules were then improved
-against it, so its bars sit just below what the tagger reached there.
-``heldout2.jsonl`` (64 calls) was written the same way and never used to change a rule: its
-score is the honest estimate on unseen calls, and its bars sit below that measured figure.
-Neither file shares text with dev.jsonl.
+``tests/fixtures/tagger/heldout*.jsonl`` were written from the definitions in
+``../shared/outcomes/README.md``, each batch before it was first scored (``heldout.jsonl``
+before the rules were even read). The score a batch got on first sight is the honest estimate
+on unseen calls; general fixes suggested by its misses were made afterwards, so today every
+batch scores higher. The bars sit 0.05 below today's figures so that a regression is caught;
+the first-sight figures are kept next to them for the record. No batch shares text with dev.jsonl.
 """
 
 from __future__ import annotations
@@ -23,16 +23,24 @@ import pytest
 from callcenter.speech.tagger import TAGS, tag_text
 
 ROOT = Path(__file__).resolve().parents[2]
-HELDOUT = ROOT / "tests" / "fixtures" / "tagger" / "heldout.jsonl"
-HELDOUT2 = ROOT / "tests" / "fixtures" / "tagger" / "heldout2.jsonl"
+FIXTURES = ROOT / "tests" / "fixtures" / "tagger"
 DEV = ROOT / "tests" / "fixtures" / "outcomes" / "dev.jsonl"
 
-# (micro-F1, macro-F1, exact match). Measured: heldout 0.996 / 0.995 / 0.994 after the rules
-# were improved on it; heldout2 0.926 / 0.921 / 0.875 on first sight.
+# file -> (micro-F1, macro-F1, exact match) bars. First-sight scores, before the fixes each
+# batch suggested (micro / macro / exact): heldout 0.892 / 0.896 / 0.831 (the rules as they
+# were), heldout2 0.926 / 0.921 / 0.875, heldout3 0.887 / 0.866 / 0.828,
+# heldout4 0.804 / 0.797 / 0.703, heldout5 0.857 / 0.849 / 0.781,
+# heldout6 0.840 / 0.844 / 0.734, heldout7 0.826 / 0.829 / 0.698.
 BARS = {
-    HELDOUT: (0.94, 0.93, 0.93),
-    HELDOUT2: (0.87, 0.87, 0.82),
+    "heldout.jsonl": (0.94, 0.94, 0.94),
+    "heldout2.jsonl": (0.95, 0.95, 0.93),
+    "heldout3.jsonl": (0.95, 0.95, 0.93),
+    "heldout4.jsonl": (0.94, 0.93, 0.93),
+    "heldout5.jsonl": (0.94, 0.94, 0.93),
+    "heldout6.jsonl": (0.94, 0.94, 0.93),
+    "heldout7.jsonl": (0.95, 0.95, 0.93),
 }
+FILES = [FIXTURES / name for name in BARS]
 
 
 def load_scorer() -> ModuleType:
@@ -48,12 +56,16 @@ def calls(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("path", [HELDOUT, HELDOUT2], ids=["heldout", "heldout2"])
+def test_every_heldout_file_has_bars():
+    assert sorted(p.name for p in FIXTURES.glob("heldout*.jsonl")) == sorted(BARS)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_heldout_file_is_well_formed(path):
     rows = calls(path)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
-    assert len(rows) >= (150 if path == HELDOUT else 60)
+    assert len(rows) >= (150 if path.name == "heldout.jsonl" else 60)
     for row in rows:
         assert set(row["tags"]) <= set(TAGS), row["id"]
         assert len(row["tags"]) == len(set(row["tags"])), row["id"]
@@ -63,19 +75,19 @@ def test_heldout_file_is_well_formed(path):
     assert any(not r["tags"] for r in rows)
 
 
-@pytest.mark.parametrize("path", [HELDOUT, HELDOUT2], ids=["heldout", "heldout2"])
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_heldout_shares_no_text_with_dev(path):
     dev = {" ".join(c["text"].split()) for c in calls(DEV)}
     assert not [c["id"] for c in calls(path) if " ".join(c["text"].split()) in dev]
 
 
-@pytest.mark.parametrize("path", [HELDOUT, HELDOUT2], ids=["heldout", "heldout2"])
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_tagger_meets_the_heldout_bars(path):
     scorer = load_scorer()
     predicted = {c["id"]: set(tag_text(c["text"])) for c in calls(path)}
     report = io.StringIO()
     result = scorer.score(scorer.load(path), predicted, out=report)
-    micro, macro, exact = BARS[path]
+    micro, macro, exact = BARS[path.name]
     assert result.micro_f1 >= micro, report.getvalue()
     assert result.macro_f1 >= macro, report.getvalue()
     assert result.exact_match >= exact, report.getvalue()
@@ -170,6 +182,43 @@ RULE5_OPEN_FORMS = [
 ]
 
 
+# one short paraphrase per line, not taken from any labelled file: the vocabulary is open-ended
+PARAPHRASES = [
+    ("дерете втридорога", {"price_objection"}),
+    ("пенсия не позволяет", {"price_objection"}),
+    ("сейчас туго с деньгами", {"price_objection"}),
+    ("откуда у пенсионерки такие деньги", {"price_objection"}),
+    ("звякните мне в понедельник", {"callback_requested"}),
+    ("попробуйте ей вечером перезвонить", {"callback_requested"}),
+    ("за бабушкой ухаживаю лежачей", {"no_time"}),
+    ("у меня вахта до весны", {"no_time"}),
+    ("меня бросает в дрожь от бормашины", {"fear"}),
+    ("меня от одной мысли о трубке тошнит", {"fear"}),
+    ("перешла к доктору который от вас ушел", {"went_elsewhere"}),
+    ("я теперь в медси обслуживаюсь", {"went_elsewhere"}),
+    ("мы сделали в турции", {"went_elsewhere"}),
+    ("пломба развалилась", {"dissatisfied"}),
+    ("не дождалась врача и ушла", {"dissatisfied"}),
+    ("в регистратуре меня полчаса мариновали", {"dissatisfied"}),
+    ("номер у меня новый я его недавно взяла", {"wrong_number"}),
+    ("вы меня с кем то путаете", {"wrong_number"}),
+    ("прекратите мне звонить", {"do_not_call"}),
+    ("я отказываюсь от рассылки", {"do_not_call"}),
+    ("я живу теперь в питере", {"moved_away"}),
+    ("мы уехали во владивосток жить", {"moved_away"}),
+    ("по добровольной страховке", {"insurance"}),
+    ("я еще поразмыслю", {"thinking"}),
+    ("пока перевариваю информацию", {"thinking"}),
+    ("хочу послушать мнение еще одного врача", {"thinking"}),
+    # and their look-alikes that carry no tag
+    ("ну и цены у вас хорошие приятно удивлена", set()),
+    ("на дорогах гололед ехать страшно", set()),
+    ("в прошлый раз было дорого а сейчас нормально", set()),
+    ("переезд офиса на новое место", set()),
+    ("у меня по дмс только их клиники", {"insurance"}),
+]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -180,6 +229,7 @@ RULE5_OPEN_FORMS = [
             ("rule3", RULE3_OTHER_MEANINGS),
             ("rule4", RULE4_WRONG_NUMBER),
             ("rule5", RULE5_OPEN_FORMS),
+            ("paraphrase", PARAPHRASES),
         )
         for i, (text, tags) in enumerate(cases)
     ],
