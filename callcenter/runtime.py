@@ -200,8 +200,10 @@ async def _clinic(
     One link, because Asterisk sends every event to every AMI session: a second session would
     see each call twice, and the dialer needs the listener's view of the operators anyway.
     """
-    from callcenter.dialer.worker import build_dialer_process, run_sweep
+    from callcenter.dialer.on_demand import register_on_demand_tasks
+    from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
     from callcenter.jobs import SWEEP_SCHEDULE, build_huey
+    from callcenter.maintenance import register_maintenance_tasks
     from callcenter.speech.jobs import TranscriptionNotifier, register_speech_tasks
 
     link, metrics = LinkHealth(), Metrics()
@@ -238,6 +240,20 @@ async def _clinic(
                 running.release()
 
         sweep = huey.periodic_task(SWEEP_SCHEDULE, name="dialer_sweep")(dialer_sweep)
+
+        async def dial_now(task_id: int) -> DialResult:
+            if not await process.wait_ready(10.0):
+                return DialResult(task_id=task_id, action="link_not_ready")
+            return await process.dialer.dial_now(task_id)
+
+        def dial_on_this_link(task_id: int) -> DialResult:
+            """An operator's take or click-to-call (``request_dial``), on this live link."""
+            return asyncio.run_coroutine_threadsafe(dial_now(task_id), loop).result()
+
+        register_on_demand_tasks(huey, settings, dial=dial_on_this_link)
+        register_maintenance_tasks(
+            huey, settings, transcribe=speech.transcribe_call if transcribe else None
+        )
         consumer = EmbeddedConsumer(
             huey, workers=settings.worker_threads, worker_type="thread", periodic=True
         )

@@ -1036,13 +1036,21 @@ class CallTracker:
         return effects
 
     def _on_queue_member(self, e: AmiEvent) -> list[Effect]:
-        # A QueueStatus list item (the re-sync after a reconnect): who the members are, and
-        # whether each is paused and what the phone is doing now. It carries no event time,
-        # so the state is reported at the time it was received.
+        # A QueueStatus list item (the re-sync after a reconnect): who the members are and
+        # whether each is paused (a pause made while we were away). Its device ``Status`` is
+        # left to the channels of the same re-sync and the next device events: a member's
+        # "in use" without a channel in CoreShowChannels would block the dialer. It carries
+        # no event time, so a pause is reported at the time it was received.
         op = self._learn_member(e)
         if op is None:
             return []
-        return self._member_state(op, e)
+        paused = e.headers.get("Paused")
+        if paused is None:
+            return []
+        op.paused = paused == "1"
+        effects: list[Effect] = []
+        self._report(op, e.timestamp, effects)
+        return effects
 
     def _on_queue_member_pause(self, e: AmiEvent) -> list[Effect]:
         op = self._learn_member(e)

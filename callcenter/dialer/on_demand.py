@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from huey import Huey
@@ -66,16 +67,27 @@ def dial_task_now(settings: Settings, task_id: int, *, ready_timeout: float = 10
     return result
 
 
-def _register(huey: Huey, settings: Settings) -> Any:
+def _register(
+    huey: Huey, settings: Settings, dial: Callable[[int], DialResult] | None = None
+) -> Any:
     def dialer_dial_now(task_id: int) -> str:
+        if dial is not None:
+            return dial(task_id).action
         return dial_task_now(settings, task_id).action
 
+    # Huey names a task by its function's module and name: producers and consumers must
+    # register this same function, so a consumer plugs its own way of dialling in here.
     return huey.task(name=DIAL_NOW_TASK)(dialer_dial_now)
 
 
-def register_on_demand_tasks(huey: Huey, settings: Settings) -> None:
-    """Register the ``dialer_dial_now`` job on ``huey`` (the worker's consumer runs it)."""
-    _register(huey, settings)
+def register_on_demand_tasks(
+    huey: Huey, settings: Settings, *, dial: Callable[[int], DialResult] | None = None
+) -> None:
+    """Register the ``dialer_dial_now`` job on ``huey`` (the worker's consumer runs it).
+
+    ``dial`` replaces the short AMI connection per job (``serve`` dials on its live link).
+    """
+    _register(huey, settings, dial)
 
 
 def request_dial(settings: Settings, task_id: int) -> None:

@@ -104,3 +104,90 @@ def test_serve_stores_the_missed_call_and_its_embedded_worker_calls_back(db_url,
     assert attempt.outcome == "answered" and attempt.call_linkedid is not None
     # The console shows the missed call and the answered callback (stored by the same link).
     assert "queue_timeout" in out.getvalue()
+
+
+def _patient_with_consent(session, phone: str) -> None:
+    """A patient who gave the personal-data consent (enough for a service call, 152-ФЗ)."""
+    from datetime import date
+
+    from callcenter.store.models_patients import Patient, PatientPhone
+    from callcenter.store.patients import record_consent
+
+    patient = Patient(full_name="Иванова Мария", birth_date=date(1984, 3, 5))
+    patient.phones = [PatientPhone(phone=phone)]
+    session.add(patient)
+    session.flush()
+    record_consent(
+        session,
+        patient_id=patient.id,
+        kind="pd",
+        action="given",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        by="reception",
+        channel="paper",
+    )
+
+
+@pytest.mark.timeout(90)
+def test_serve_dials_an_operators_click_to_call_on_its_live_link(db_url, tmp_path):
+    """The panel's click-to-call enqueues ``dialer_dial_now`` (``request_dial``); the embedded
+    worker dials it at once on the process's link, operator first to that operator."""
+    from callcenter.dialer.on_demand import request_dial
+    from callcenter.store.callbacks import request_call
+
+    upgrade(db_url)
+    _open_all_day(db_url)
+    patient = "+79161234567"
+
+    async def scenario() -> list:
+        async with AmiSimulator(
+            traces=[], speed=0, port=0, secret=SECRET, outcome_rule=lambda r: "answered"
+        ) as sim:
+            settings = Settings(
+                database_url=db_url,
+                ami_port=sim.port,
+                ami_secret=SECRET,
+                ami_backoff_initial_s=0.05,
+                huey_path=str(tmp_path / "huey.db"),
+                worker_threads=1,
+                dialer_operators=("101", "102"),
+                demo=True,
+            )
+            out = io.StringIO()
+            async with _clinic(settings, out=out, with_web=False, transcribe=False) as clinic:
+                await clinic.process.start()
+                try:
+                    assert await clinic.process.wait_ready(10)
+                    engine = create_db_engine(db_url)
+                    try:
+                        with create_session_factory(engine).begin() as session:
+                            _patient_with_consent(session, patient)
+                            item = request_call(
+                                session,
+                                phone=patient,
+                                extension="102",
+                                by="operator102",
+                                now=datetime.now(UTC),
+                            )
+                    finally:
+                        engine.dispose()
+                    request_dial(settings, item.task_id)  # what the panel's route does
+                    await wait_until(
+                        lambda: (
+                            len(_rows(db_url, TaskAttempt)) == 1
+                            and _rows(db_url, TaskAttempt)[0].outcome is not None
+                        ),
+                        30,
+                        what="the click-to-call attempt's outcome",
+                    )
+                finally:
+                    await clinic.stop_worker()
+                    await clinic.process.stop()
+            return list(sim.originate_requests)
+
+    (request,) = asyncio.run(scenario())
+    assert request.style == "operator_first"
+    assert request.extension == "102"
+    assert request.patient_number == patient.removeprefix("+")
+    (task,) = _rows(db_url, Task)
+    assert task.reason == "click_to_call" and request.task_id == str(task.id)

@@ -27,16 +27,19 @@ def _states(events) -> dict[str, OperatorStatus]:
     return out
 
 
-def test_member_items_report_each_members_state():
+def _agent(item) -> str:
+    return header(item.raw, "Location").split("/")[1].split("@")[0]
+
+
+def test_member_items_report_each_members_state_without_trusting_their_device_status():
+    """A member listed as not paused is free until its phone says otherwise; its item's
+    device Status (1 or 2 in the recording) alone never makes it busy: the re-sync's channel
+    list and the next device events say that."""
     items = _member_items_only("state_snapshot")
     assert len(items) == 3
+    assert {header(i.raw, "Paused") for i in items} == {"0"}
     states = _states(items)
-    # Every listed member gets a state from its item (Status 1 = not in use → free).
-    assert set(states) == {header(i.raw, "Location").split("/")[1].split("@")[0] for i in items}
-    for item in items:
-        agent = header(item.raw, "Location").split("/")[1].split("@")[0]
-        if header(item.raw, "Status") == "1":
-            assert states[agent] is OperatorStatus.FREE
+    assert states == {_agent(i): OperatorStatus.FREE for i in items}
 
 
 def test_a_member_paused_while_we_were_away_is_paused_after_the_resync():
