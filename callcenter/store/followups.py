@@ -155,6 +155,7 @@ class _Record:
     leased: bool
     # The patient's own dropped call was recorded on the task: we owe them a callback now.
     caller_waiting: bool
+    task_phone: str | None
 
 
 def sweep_followups(
@@ -384,6 +385,7 @@ def _load_records(
             f.task_id,
             f.created_at,
             Task.status,
+            Task.phone,
             Task.dropped_calls,
             TaskLease.lease_until,
         )
@@ -412,6 +414,7 @@ def _load_records(
                 task_id,
                 created_at,
                 task_status,
+                task_phone,
                 dropped_calls,
                 lease_until,
             ) = row
@@ -433,6 +436,7 @@ def _load_records(
                     task_open=task_status == queries.TASK_OPEN,
                     leased=lease_until is not None and lease_until > now,
                     caller_waiting=bool(dropped_calls),
+                    task_phone=task_phone,
                 )
             )
     return records
@@ -444,7 +448,7 @@ def _load_records(
 def _close_unwanted(
     session: Session,
     *,
-    records: Iterable[_Record],
+    records: Sequence[_Record],
     patients: dict[int, PatientFacts],
     today: date,
     now: datetime,
@@ -482,13 +486,24 @@ def _close_unwanted(
             )
     if dry_run or not closing:
         return closing
+    if session.get_bind().dialect.name == "postgresql":
+        # The call listener records a dropped call on the number's open task under this lock:
+        # take it, so a drop is never recorded on a task closed under it.
+        closing_ids = {c.task_id for c in closing}
+        phones = {r.task_phone for r in records if r.task_id in closing_ids and r.task_phone}
+        for phone in sorted(phones):
+            queries.lock_phone(session, phone=phone)
     done: list[ClosedFollowup] = []
     for reason in sorted({c.close_reason for c in closing}):
         ids = [c.task_id for c in closing if c.close_reason == reason]
         for chunk in _chunks(ids):
             result = session.execute(
                 update(Task)
-                .where(Task.id.in_(chunk), Task.status == queries.TASK_OPEN)
+                .where(
+                    Task.id.in_(chunk),
+                    Task.status == queries.TASK_OPEN,
+                    Task.dropped_calls == 0,  # a drop recorded since we looked: a callback now
+                )
                 .values(status=queries.TASK_CLOSED, closed_at=now, close_reason=reason)
                 .returning(Task.id)
             )
