@@ -4,11 +4,12 @@
 
 Seeds N patients (one phone each, 1–8 visits spread over the last 900 days and the next 30,
 a few no-shows and cancellations, personal-data consent for 90 %, marketing consent for 40 %,
-0.5 % on the do-not-call list), then prints the wall time of a dry run, of the first sweep
-(which opens every due follow-up at once: the first run on an existing clinic) and of a second
-sweep a minute later (the steady state: nothing new). SQLite gets a temporary file;
-``--postgres`` a fresh schema of the test database, dropped afterwards. No timing is asserted
-anywhere.
+0.5 % on the do-not-call list), then prints the wall and CPU time of a dry run, of the first
+sweep (which opens every due follow-up at once: the first run on an existing clinic), of a
+second sweep a minute later (nothing new; every task it opened is still open) and of the next
+morning's sweep after the dialer closed every task (the daily steady state). SQLite gets a
+temporary file; ``--postgres`` a fresh schema of the test database, dropped afterwards. No
+timing is asserted anywhere.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, text, update
 from sqlalchemy.engine import make_url
 
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.followups import SweepReport, sweep_followups
+from callcenter.store.models import Task
 from callcenter.store.models_patients import (
     ConsentRecord,
     DoNotCall,
@@ -136,9 +138,25 @@ def run(url: str, patients: int) -> None:
         ("dry run", NOW, True),
         ("first sweep", NOW, False),
         ("second sweep", NOW + timedelta(minutes=1), False),
+        ("next day", NOW + timedelta(days=1), False),
     ):
+        if label == "next day":
+            close_open_tasks(url, at=NOW + timedelta(hours=8))  # the dialer called them all
         seconds, cpu, report = timed_sweep(url, now=now, dry_run=dry_run)
         print(f"{label:<13} {seconds:6.2f} s wall {cpu:6.2f} s CPU  {describe(report)}")
+
+
+def close_open_tasks(url: str, *, at: datetime) -> None:
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(Task)
+                .where(Task.status == "open")
+                .values(status="closed", closed_at=at, close_reason="reached")
+            )
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
