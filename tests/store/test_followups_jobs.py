@@ -149,3 +149,11 @@ def test_two_sweeps_at_once_open_each_follow_up_once(
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Task)) == 20
         assert session.scalar(select(func.count()).select_from(FollowupRecord)) == 20
+
+
+def test_cli_followups_on_a_database_not_migrated_says_so(tmp_path, capsys) -> None:
+    """Bad input: a database without the tables is a clear error (exit 2), not a traceback."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["followups", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "database error" in err and "callcenter db upgrade" in err
