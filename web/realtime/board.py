@@ -92,6 +92,8 @@ class LiveBoard:
         self._link_up: bool | None = None
         self._link_reason: str | None = None
         self._link_down_since: float | None = None
+        #: True once any notification reached this board (a listener runs in this process).
+        self.fed = False
 
     def configure(self, *, timezone: str, options: ReportOptions | None = None) -> None:
         """Set the clinic's time zone (today's figures) and the thresholds (service level)."""
@@ -111,6 +113,7 @@ class LiveBoard:
 
     def call_started(self, effect: CallStarted) -> None:
         with self._lock:
+            self.fed = True
             if str(effect.direction) != "inbound":
                 # An inbound-looking call turned out to be a callback we placed: no caller waits.
                 self._waiting.pop(effect.linkedid, None)
@@ -125,6 +128,7 @@ class LiveBoard:
 
     def call_ringing(self, effect: AgentRinging) -> None:
         with self._lock:
+            self.fed = True
             waiting = self._waiting.get(effect.linkedid)
             if waiting is None:
                 return  # outbound, or already answered (a transfer rings the next phone)
@@ -146,6 +150,7 @@ class LiveBoard:
 
     def call_ended(self, call: CallRecord) -> None:
         with self._lock:
+            self.fed = True
             self._waiting.pop(call.linkedid, None)
             row = call_row_of(call)
             self._rows[call.linkedid] = row
@@ -157,6 +162,7 @@ class LiveBoard:
         self, *, agent: str, agent_name: str | None, status: str, ts: float, until: float | None
     ) -> None:
         with self._lock:
+            self.fed = True
             old = self._operators.get(agent)
             self._operators[agent] = OperatorOnBoard(
                 agent=agent,
@@ -168,6 +174,7 @@ class LiveBoard:
 
     def link_state(self, *, up: bool, reason: str | None) -> None:
         with self._lock:
+            self.fed = True
             now = self._clock()
             if up and self._link_up is False and self._link_down_since is not None:
                 # Callers seen before the gap may have hung up unseen, and the notifier port
@@ -206,6 +213,7 @@ class LiveBoard:
                 **asdict(summarize_calls(todays, options=self.options)),
             }
         return {
+            "taken_at": now,
             "threshold_s": threshold,
             "link": link,
             "waiting": [
@@ -232,13 +240,17 @@ class LiveBoard:
         return Period(first=day, last=day, timezone=self.timezone)
 
     def _seed(self, period: Period) -> None:
-        """Load today's stored calls once a day; live ones already on the board win."""
+        """Load today's stored calls once a day; live ones already on the board win.
+
+        A board no listener feeds (the web process, with the listener in another one) has
+        the store as its only source: it reads it for every snapshot.
+        """
         day = period.first.isoformat()
-        if self._seeded_day == day or self._rows_loader is None:
+        if (self._seeded_day == day and self.fed) or self._rows_loader is None:
             return
         stored = self._rows_loader(period)
         with self._lock:
-            if self._seeded_day == day:
+            if self._seeded_day == day and self.fed:
                 return
             for row in stored:
                 self._rows.setdefault(row.linkedid, row)
@@ -262,3 +274,35 @@ def _operator_view(op: OperatorOnBoard, now: float) -> dict[str, Any]:
         "state_s": round(now - since, 1),
         "wrap_left_s": None if wrap_left is None else round(wrap_left, 1),
     }
+
+
+def age_snapshot(snapshot: dict[str, Any], *, now: float) -> dict[str, Any]:
+    """Return a snapshot taken at ``snapshot["taken_at"]`` as it stands at ``now``.
+
+    Waits and times in a state go on, callers past the threshold are marked, wrap-ups that
+    ended turn free and callers waiting impossibly long are dropped, as ``LiveBoard`` does.
+    """
+    age = max(0.0, now - float(snapshot.get("taken_at", now)))
+    threshold = float(snapshot["threshold_s"])
+    waiting = []
+    for entry in snapshot["waiting"]:
+        wait = float(entry["wait_s"]) + age
+        if wait <= STALE_WAIT_S:
+            waiting.append({**entry, "wait_s": round(wait, 1), "over": wait > threshold})
+    operators = []
+    for op in snapshot["operators"]:
+        state_s = float(op["state_s"]) + age
+        wrap_left = op.get("wrap_left_s")
+        if wrap_left is not None:
+            wrap_left = float(wrap_left) - age
+            if wrap_left <= 0:
+                op = {**op, "status": str(OperatorStatus.FREE)}
+                state_s, wrap_left = -wrap_left, None
+        operators.append(
+            {
+                **op,
+                "state_s": round(state_s, 1),
+                "wrap_left_s": None if wrap_left is None else round(wrap_left, 1),
+            }
+        )
+    return {**snapshot, "taken_at": now, "waiting": waiting, "operators": operators}

@@ -65,6 +65,7 @@ class SupervisorNamespace(Namespace):
 
 
 def _board_snapshot() -> dict[str, Any]:
-    from web import notifier_for
+    from web import notifier_for, settings
+    from web.realtime.board_store import wallboard_snapshot
 
-    return notifier_for(current_app).board.snapshot()
+    return wallboard_snapshot(notifier_for(current_app).board, redis_url=settings().redis_url)

@@ -182,6 +182,7 @@ class SocketIONotifier:
         content_loader: ContentLoader | None = None,
         registry: PopRegistry | None = None,
         board: LiveBoard | None = None,
+        publish_board: Callable[[dict[str, Any]], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if content_loader is None and session_factory is not None:
@@ -192,6 +193,8 @@ class SocketIONotifier:
         self.board = board or LiveBoard(
             rows_loader=make_rows_loader(session_factory) if session_factory else None
         )
+        # Where the board is also kept for a web server in another process (Redis), if any.
+        self._publish_board = publish_board
         self._now = now
         self._jobs = StoreWriter(name="screen-pops")
 
@@ -391,6 +394,11 @@ class SocketIONotifier:
             log.exception("building the wallboard snapshot failed")
             return
         self._emit("board", snapshot, WALLBOARD_ROOM, SUPERVISOR_NS)
+        if self._publish_board is not None:
+            try:
+                self._publish_board(snapshot)
+            except Exception:
+                log.exception("sharing the wallboard through Redis failed")
 
     def _content(self, caller: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         if self._load_content is None:
@@ -419,13 +427,21 @@ def build_queue_notifier(
 ) -> SocketIONotifier:
     """Return a notifier for a process without the web server: emits go through Redis.
 
-    Such a process keeps its own pop registry and wallboard, so a panel or a wallboard
-    reloaded mid-call gets its state back only when the listener runs in the web server's
-    process (the embedded default); otherwise it catches up at the next change. Without
-    ``timezone`` (the clinic's), that wallboard shows no figures for today.
+    Such a process keeps its own pop registry, so a panel reloaded mid-call gets its cards
+    back only when the listener runs in the web server's process (the embedded default). Its
+    wallboard is also saved in Redis after every change, for the web server to start
+    wallboards from. ``timezone``: the clinic's (today's figures); by default the one the
+    environment configures (``CLINIC_TIMEZONE``).
     """
+    from callcenter.config import Settings
+    from web.realtime.board_store import RedisBoardStore
+
     return SocketIONotifier(
         emit=emitter_for(SocketIO(message_queue=redis_url)),
         session_factory=session_factory,
-        board=LiveBoard(rows_loader=make_rows_loader(session_factory), timezone=timezone),
+        board=LiveBoard(
+            rows_loader=make_rows_loader(session_factory),
+            timezone=timezone or Settings.from_env().timezone,
+        ),
+        publish_board=RedisBoardStore(redis_url).save,
     )

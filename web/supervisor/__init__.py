@@ -123,9 +123,10 @@ def wallboard() -> str:
 
     The page starts from the board as it is now; Socket.IO keeps it current.
     """
-    from web import notifier_for
+    from web import notifier_for, settings
+    from web.realtime.board_store import wallboard_snapshot
 
-    board = notifier_for(current_app).board.snapshot()
+    board = wallboard_snapshot(notifier_for(current_app).board, redis_url=settings().redis_url)
     return render_template(
         "supervisor/wallboard.html", board=board, status_labels=OPERATOR_STATUS_LABELS
     )
