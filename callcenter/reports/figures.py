@@ -26,6 +26,21 @@ CONTACT_CLOSE_REASONS = frozenset({"got_through", "reached"})
 DROPPED_TASK_REASONS = frozenset({"missed_call", "abandoned_call"})
 #: Leg outcomes in which the administrator's phone rang and nobody there picked up.
 MISSED_LEG_OUTCOMES = frozenset({"no_answer", "busy"})
+#: The outcome tags a call can carry (``callcenter.speech.tagger.TAGS``; a test keeps them equal).
+OUTCOME_TAGS = (
+    "price_objection",
+    "booked",
+    "callback_requested",
+    "no_time",
+    "fear",
+    "went_elsewhere",
+    "dissatisfied",
+    "wrong_number",
+    "do_not_call",
+    "moved_away",
+    "insurance",
+    "thinking",
+)
 #: The longest period a report covers.
 MAX_PERIOD_DAYS = 366
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from callcenter.reports.figures import (
+    OUTCOME_TAGS,
     AttemptRow,
     BadPeriod,
     BookingRow,
@@ -165,3 +166,28 @@ def test_period_defaults_to_the_last_seven_days():
 def test_bad_periods_are_domain_errors(first, last, message):
     with pytest.raises(BadPeriod, match=message):
         parse_period(first, last, today=TODAY, timezone="Europe/Moscow")
+
+
+def test_report_tags_are_the_taggers_tags():
+    from callcenter.speech.tagger import TAGS
+
+    assert OUTCOME_TAGS == TAGS
+
+
+def test_tag_figures_count_calls_once_per_tag_and_share_of_tagged_calls():
+    calls = [
+        inbound("a", "answered", tags=("price_objection", "price_objection", "thinking")),
+        inbound("b", "answered", tags=("price_objection",)),
+        inbound("c", "answered"),
+    ]
+    figures = compute_figures(period=PERIOD, calls=calls)
+    assert figures.tagged_calls == 2
+    assert [(t.tag, t.calls, t.share) for t in figures.tags] == [
+        ("price_objection", 2, 1.0),
+        ("thinking", 1, 0.5),
+    ]
+    assert figures_payload(figures)["tags"][0] == {
+        "tag": "price_objection",
+        "calls": 2,
+        "share": 1.0,
+    }

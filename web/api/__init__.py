@@ -1,4 +1,4 @@
-"""JSON API: stored calls and open callback tasks, for any logged-in user."""
+"""JSON API: stored calls and open callback tasks, for any logged-in user; ``/api/v1``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from werkzeug.wrappers import Response
 
 from callcenter.store import queries, users
 from web.api.serializers import call_row_payload
+from web.api.v1 import bp as v1_bp
 from web.security import login_required
 
 bp = Blueprint("api", __name__)
+# /api/v1/...: the call list as XLSX and the OpenAPI document (the figures: web.api.reports).
+bp.register_blueprint(v1_bp, url_prefix="/v1")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

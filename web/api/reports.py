@@ -1,7 +1,7 @@
 """JSON API of the supervisor's figures: ``/api/v1/reports/...`` (supervisors only).
 
-Errors (a malformed or reversed period, a bad cursor) go through the one handler in
-``web/api/errors.py`` and come back as JSON.
+Errors (a malformed or reversed period, a bad cursor, an unknown tag) go through the one
+handler in ``web/api/errors.py`` and come back as JSON.
 """
 
 from __future__ import annotations
@@ -9,18 +9,18 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from flask import Blueprint, jsonify, request
-from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
+from callcenter.reports import xlsx
 from callcenter.reports.figures import figures_payload
 from callcenter.store import reports
+from web.api.params import call_filter_from_request, limit_from_request
 from web.api.serializers import call_row_payload
+from web.api.xlsx import xlsx_response
 from web.security import login_required, role_required
-from web.supervisor import call_filter_from_request, load_period_figures
+from web.supervisor import load_period_figures
 
 bp = Blueprint("reports_api", __name__)
-
-MAX_LIMIT = 500
 
 
 @bp.get("/figures")
@@ -29,6 +29,16 @@ MAX_LIMIT = 500
 def figures() -> Response:
     """Return every figure of ``?from=&to=`` (default: the last 7 days)."""
     return jsonify(figures_payload(load_period_figures()))
+
+
+@bp.get("/figures.xlsx")
+@login_required
+@role_required("supervisor")
+def figures_xlsx() -> Response:
+    """Export the period's figures (by day, by hour, administrators, tags) as XLSX."""
+    figs = load_period_figures()
+    name = f"figures-{figs.period.first.isoformat()}-{figs.period.last.isoformat()}.xlsx"
+    return xlsx_response(lambda target: xlsx.write_figures(figs, target), name)
 
 
 @bp.get("/agents")
@@ -52,13 +62,7 @@ def calls() -> Response:
     """Return one page of the filtered call list and the next page's cursor (``?after=``)."""
     from web import db
 
-    raw = request.args.get("limit", "50")
-    try:
-        limit = int(raw)
-    except ValueError as exc:
-        raise BadRequest(f"limit must be an integer, got {raw!r}") from exc
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    limit = limit_from_request()
     filters = call_filter_from_request()
     with db()() as s:
         page, cursor = reports.list_calls_page(
