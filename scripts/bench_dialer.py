@@ -73,7 +73,8 @@ def simulator_main(outcomes: list[str], port_out: Connection, stop: EventType) -
                 await asyncio.sleep(0.05)
             return Counter(r.task_id or "" for r in sim.originate_requests)
 
-    port_out.send(dict(asyncio.run(serve())))
+    sent = dict(asyncio.run(serve()))
+    port_out.send((sent, time.process_time()))
 
 
 # -- a dialer process -----------------------------------------------------------------------
@@ -81,8 +82,8 @@ def simulator_main(outcomes: list[str], port_out: Connection, stop: EventType) -
 
 def dialer_main(
     db_url: str, port: int, worker: int, concurrent: int, ready: Any, go: EventType
-) -> tuple[int, float, float]:
-    """Connect, wait for ``go``, sweep until nothing is due; return (cycles, start, end)."""
+) -> tuple[int, float, float, float]:
+    """Connect, wait for ``go``, sweep until nothing is due; return (cycles, start, end, CPU s)."""
     settings = Settings(
         database_url=db_url,
         ami_port=port,
@@ -104,7 +105,7 @@ def dialer_main(
         lease_s=60.0,
     )
 
-    async def run() -> tuple[int, float, float]:
+    async def run() -> tuple[int, float, float, float]:
         process = build_dialer_process(
             settings,
             notifier=NullNotifier(),
@@ -119,13 +120,14 @@ def dialer_main(
             ready.wait()
             await asyncio.to_thread(go.wait)
             start = time.monotonic()
+            cpu = time.process_time()
             cycles = 0
             empty = 0
             while empty < 2:
                 results = await process.dialer.run_once()
                 cycles += sum(1 for r in results if r.action == "dialled")
                 empty = 0 if results else empty + 1
-            return cycles, start, time.monotonic()
+            return cycles, start, time.monotonic(), time.process_time() - cpu
         finally:
             await process.stop()
 
@@ -260,7 +262,7 @@ def run(base_url: str, *, tasks: int, processes: int, concurrent: int, outcomes:
         if any(isinstance(r, str) for r in results):
             raise RuntimeError("; ".join(r for r in results if isinstance(r, str)))
         stop.set()
-        sent_per_task: dict[str, int] = parent.recv()
+        sent_per_task, sim_cpu = parent.recv()
         sim.join(10)
         start = min(r[1] for r in results)
         wall = max(r[2] for r in results) - start
@@ -272,7 +274,9 @@ def run(base_url: str, *, tasks: int, processes: int, concurrent: int, outcomes:
             f"= {cycles / wall:.0f} cycles/s; per process {[r[0] for r in results]}; "
             f"originates {sum(sent_per_task.values())} for {len(sent_per_task)} tasks; "
             f"duplicates: {dup_originates} originates, {more} tasks with 2+ attempts; "
-            f"unfinished attempts {unfinished}; tasks with one attempt {once}/{tasks}",
+            f"unfinished attempts {unfinished}; tasks with one attempt {once}/{tasks}; "
+            f"CPU s: dialers {[round(r[3], 1) for r in results]}, simulator {sim_cpu:.1f} "
+            f"(whole run)",
             flush=True,
         )
         return dup_originates + more + (tasks - once)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -341,24 +342,25 @@ class _Rewrite:
 
     def apply(self, raw: str) -> str:
         body = raw[: -len(FRAME_END)] if raw.endswith(FRAME_END) else raw
-        if self.task_re is not None:
+        if self.task_re is not None and CALLBACK_TASK_VARIABLE in body:
             pattern, new = self.task_re
             body = pattern.sub(lambda m: m.group(1) + new, body)
         out: list[str] = []
-        for line in body.split("\r\n"):
-            key, sep, value = line.partition(": ")
-            if not sep:
+        # The lines of a recorded frame are split and classified once (_frame_lines).
+        for line, key, value, kind in _frame_lines(body):
+            if kind == _LINE_PLAIN:
                 out.append(line)
                 continue
-            if key == "Timestamp":
+            sep = ": "
+            if kind == _LINE_TIMESTAMP:
                 with contextlib.suppress(ValueError):
                     value = f"{float(value) + self.dt:.6f}"
-            elif key == "ActionID" and self.action_id is not None:
+            elif kind == _LINE_ACTION_ID and self.action_id is not None:
                 if value == self.action_id[0]:
                     if self.action_id[1] is None:
                         continue
                     value = self.action_id[1]
-            elif is_id_header(key):
+            elif kind == _LINE_ID:
                 value = self.map_id(value)
             else:
                 if self.channel_shift and "-" in value:
@@ -369,6 +371,37 @@ class _Rewrite:
                     value = self.token_re.sub(lambda m: self.tokens[m.group(1)], value)
             out.append(f"{key}{sep}{value}")
         return "\r\n".join(out) + FRAME_END
+
+
+_LINE_PLAIN = "plain"  # no "key: value" (kept as is)
+_LINE_TIMESTAMP = "timestamp"
+_LINE_ACTION_ID = "action_id"
+_LINE_ID = "id"  # a header holding a channel id (``is_id_header``)
+_LINE_OTHER = "other"
+
+
+@functools.lru_cache(maxsize=8192)
+def _frame_lines(body: str) -> tuple[tuple[str, str, str, str], ...]:
+    """Split a frame into (line, key, value, kind), as ``_Rewrite.apply`` reads it.
+
+    Recorded frames repeat on every play and every Originate: splitting and classifying their
+    lines once keeps the simulator's Originate responder fast.
+    """
+    lines = []
+    for line in body.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if not sep:
+            kind = _LINE_PLAIN
+        elif key == "Timestamp":
+            kind = _LINE_TIMESTAMP
+        elif key == "ActionID":
+            kind = _LINE_ACTION_ID
+        elif is_id_header(key):
+            kind = _LINE_ID
+        else:
+            kind = _LINE_OTHER
+        lines.append((line, key, value, kind))
+    return tuple(lines)
 
 
 def _lab_actions(jsonl: Path) -> list[list[tuple[str, str]]]:

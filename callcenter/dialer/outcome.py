@@ -152,12 +152,25 @@ class OutcomeBoard:
         """Stop following an Originate."""
         self.pending.pop(action_id, None)
 
-    def observe(self, event: AmiEvent, effects: Iterable[Effect]) -> None:
-        """Feed one AMI event and the effects the tracker made of it."""
+    def observe(self, event: AmiEvent | None, effects: Iterable[Effect]) -> list[PendingOriginate]:
+        """Feed one AMI event (None: a re-sync) and the tracker's effects; return the entries
+        they concern.
+
+        Only an ``OriginateResponse`` (found by its ActionID) and the effects ``CallEnded`` and
+        ``CallAnswered`` can change an entry, so the other events cost one comparison each,
+        however many Originates are in flight.
+        """
         if not self.pending:
-            return
-        effects = list(effects)
-        for entry in list(self.pending.values()):
-            entry.feed_event(event)
-            for effect in effects:
-                entry.feed_effect(effect)
+            return []
+        touched: list[PendingOriginate] = []
+        if event is not None and event.name == "OriginateResponse":
+            entry = self.pending.get(event.action_id or "")
+            if entry is not None:
+                entry.feed_event(event)
+                touched.append(entry)
+        for effect in effects:
+            if isinstance(effect, CallEnded | CallAnswered):
+                for entry in self.pending.values():
+                    entry.feed_effect(effect)
+                    touched.append(entry)
+        return touched

@@ -26,6 +26,7 @@ Concurrency: the dialer lives on the AMI client's event loop and learns events t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -75,6 +76,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
+
+#: ``normalize_phone`` (pure) remembered: every call's caller is normalized on its start.
+_normalized = functools.lru_cache(maxsize=8192)(normalize_phone)
 
 #: How long the dialer keeps the clinic's settings before reading them again.
 SCHEDULE_TTL_S = 5.0
@@ -230,7 +234,7 @@ class LiveBoard:
             if isinstance(effect, OperatorStateChanged):
                 self.operators[effect.agent] = effect
             elif isinstance(effect, CallStarted | CallerIdentified):
-                phone = normalize_phone(effect.caller)
+                phone = _normalized(effect.caller)
                 if phone is not None:
                     self.live_phones[effect.linkedid] = phone
             elif isinstance(effect, CallEnded):
@@ -423,15 +427,10 @@ class Dialer:
     def observe(self, event: AmiEvent | None, effects: Iterable[Effect]) -> None:
         """Take one AMI event (None for a re-sync) and the tracker's effects of it."""
         effects = list(effects)
-        self.live.observe(effects)
-        if event is not None:
-            self.outcomes.observe(event, effects)
-        else:
-            for entry in self.outcomes.pending.values():
-                for effect in effects:
-                    entry.feed_effect(effect)
-        for action_id, entry in self.outcomes.pending.items():
-            signal = self._signals.get(action_id)
+        if effects:
+            self.live.observe(effects)
+        for entry in self.outcomes.observe(event, effects):
+            signal = self._signals.get(entry.action_id)
             if signal is not None and (entry.outcome is not None or entry.reason is not None):
                 signal.set()
 
