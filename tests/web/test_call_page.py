@@ -136,6 +136,17 @@ def test_task_events_and_operator_outcomes_join_the_timeline(app, factory, make_
     assert entries[-1][1] == "anna отметил(а) итог: не интересно"
 
 
+def test_an_outbound_callback_names_the_number_dialled(factory, vera):
+    [call] = [c for c in replay_trace("outbound_callback_answered") if c.callback_task == "1002"]
+    with factory.begin() as s:
+        queries.persist_call(s, call=call)
+    page = vera.get(f"/supervisor/calls/{call.linkedid}").get_data(as_text=True)
+    entries = _timeline(page)
+    assert entries[0] == ("started", "Исходящий звонок на номер 79031234567")
+    assert ("answered", "Ответил(а) 101 (Иванова Анна)") in entries
+    assert entries[-1] == ("ended", "Звонок завершён: исходящий, отвечен")
+
+
 def test_the_page_has_a_player_for_the_recording(vera):
     page = vera.get(f"/supervisor/calls/{TRANSFER_LINKEDID}").get_data(as_text=True)
     assert f'src="/supervisor/calls/{TRANSFER_LINKEDID}/recording"' in page

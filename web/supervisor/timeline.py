@@ -97,11 +97,14 @@ def build_timeline(
 ) -> list[TimelineEntry]:
     """Return the call's timeline, oldest first (``outcomes``: (at, operator, label))."""
     entries: list[TimelineEntry] = []
-    inbound = call.direction == "inbound"
-    origin = f" с номера {call.caller}" if inbound and call.caller else ""
-    target = f" на {call.did}" if inbound and call.did else ""
-    kind_word = "Входящий звонок" if inbound else "Исходящий звонок"
-    entries.append(TimelineEntry(call.started_at, "started", f"{kind_word}{origin}{target}"))
+    if call.direction == "inbound":
+        origin = f" с номера {call.caller}" if call.caller else ""
+        target = f" на {call.did}" if call.did else ""
+        started = f"Входящий звонок{origin}{target}"
+    else:
+        # A callback or click-to-call: ``caller`` is the patient's number dialled.
+        started = "Исходящий звонок" + (f" на номер {call.caller}" if call.caller else "")
+    entries.append(TimelineEntry(call.started_at, "started", started))
     if call.queue and call.queue_wait_s is not None:
         entries.append(
             TimelineEntry(
