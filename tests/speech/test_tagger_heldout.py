@@ -32,7 +32,8 @@ DEV = ROOT / "tests" / "fixtures" / "outcomes" / "dev.jsonl"
 # heldout4 0.804 / 0.797 / 0.703, heldout5 0.857 / 0.849 / 0.781,
 # heldout6 0.840 / 0.844 / 0.734, heldout7 0.826 / 0.829 / 0.698,
 # heldout8 0.852 / 0.867 / 0.759, heldout9 0.873 / 0.849 / 0.750 (two gold labels of heldout9
-# were corrected against the README after scoring; the figure uses the corrected labels).
+# were corrected against the README after scoring; the figure uses the corrected labels),
+# heldout10 0.868 / 0.861 / 0.786 (one label corrected likewise: a son treated locally).
 BARS = {
     "heldout.jsonl": (0.94, 0.94, 0.94),
     "heldout2.jsonl": (0.95, 0.95, 0.93),
@@ -43,6 +44,7 @@ BARS = {
     "heldout7.jsonl": (0.95, 0.95, 0.93),
     "heldout8.jsonl": (0.95, 0.95, 0.93),
     "heldout9.jsonl": (0.95, 0.95, 0.93),
+    "heldout10.jsonl": (0.93, 0.92, 0.93),
 }
 FILES = [FIXTURES / name for name in BARS]
 
