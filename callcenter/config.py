@@ -142,6 +142,13 @@ class Settings:
     # How the queue names an operator's member (asterisk_config/queues.conf), for QueuePause
     # from the panel; "{extension}" is replaced, e.g. "PJSIP/{extension}" for PJSIP members.
     queue_member_interface: str = "Local/{extension}@agents/n"
+    # Report thresholds (the dashboard's defaults, the wallboard's alert): answered within
+    # this many seconds of queue wait counts for the service level (queues.conf servicelevel);
+    # abandoned sooner than this after joining the queue is a "short" abandon; a booking
+    # within this many days after a drop wins the caller back.
+    report_service_level_s: float = 20.0
+    report_short_abandon_s: float = 5.0
+    report_win_back_days: int = 14
     # True only for `callcenter demo` and tests: allows the default secrets above.
     demo: bool = False
 
@@ -197,6 +204,9 @@ class Settings:
                 env, "TRANSCRIBE_MAX_DURATION", d.transcribe_max_duration_s
             ),
             queue_wrapup_s=_float(env, "QUEUE_WRAPUP", d.queue_wrapup_s),
+            report_service_level_s=_float(env, "REPORT_SERVICE_LEVEL", d.report_service_level_s),
+            report_short_abandon_s=_float(env, "REPORT_SHORT_ABANDON", d.report_short_abandon_s),
+            report_win_back_days=_int(env, "REPORT_WIN_BACK_DAYS", d.report_win_back_days, 1),
             queue_member_interface=_template(
                 env, "QUEUE_MEMBER_INTERFACE", d.queue_member_interface, "{extension}"
             ),

@@ -50,12 +50,26 @@ bp = Blueprint("supervisor", __name__)
 
 @bp.record_once
 def _configure_wallboard(state: BlueprintSetupState) -> None:
-    """Give the live wallboard the clinic's time zone, for today's figures."""
+    """Give the live wallboard the clinic's time zone (today's figures) and thresholds."""
     from web import notifier_for, settings
 
     app = cast(Flask, state.app)
     with app.app_context():
-        notifier_for(app).board.configure(timezone=settings().timezone)
+        notifier_for(app).board.configure(
+            timezone=settings().timezone, options=default_report_options()
+        )
+
+
+def default_report_options() -> ReportOptions:
+    """Return the report thresholds the deployment configures (REPORT_* settings)."""
+    from web import settings
+
+    cfg = settings()
+    return ReportOptions(
+        short_abandon_s=cfg.report_short_abandon_s,
+        service_level_s=cfg.report_service_level_s,
+        win_back_days=cfg.report_win_back_days,
+    )
 
 
 DISPOSITION_LABELS = {
@@ -187,7 +201,7 @@ def period_from_request() -> Period:
 
 def options_from_request() -> ReportOptions:
     """Return the thresholds from ``?short_abandon_s=&service_level_s=&win_back_days=``."""
-    defaults = ReportOptions()
+    defaults = default_report_options()
     try:
         return ReportOptions(
             short_abandon_s=float(request.args.get("short_abandon_s", defaults.short_abandon_s)),
