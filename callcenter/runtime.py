@@ -110,7 +110,9 @@ def run_listen(settings: Settings) -> int:
         engine = create_db_engine(settings.database_url)
         targets.append(
             build_queue_notifier(
-                redis_url=settings.redis_url, session_factory=create_session_factory(engine)
+                redis_url=settings.redis_url,
+                session_factory=create_session_factory(engine),
+                timezone=settings.timezone,
             )
         )
 
