@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -247,6 +249,19 @@ def postgres_url(base: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def same_figures(a: object, b: object) -> bool:
+    """Return True when two results are equal, floats up to summation-order rounding."""
+    if is_dataclass(a) and is_dataclass(b):
+        return type(a) is type(b) and all(
+            same_figures(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
+        )
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_figures(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
 def timed(fn: Callable[[], object], *, repeat: int) -> tuple[float, object]:
     times = []
     result: object = None
@@ -267,6 +282,11 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also time the rows-in-Python reference (the dashboard before SQL aggregation)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.postgres:
@@ -294,6 +314,15 @@ def main() -> None:
             seconds, result = timed(figures, repeat=args.repeat)
             inbound = result.totals.inbound  # type: ignore[attr-defined]
             print(f"dashboard {days:>3} days: {seconds * 1000:9.1f} ms ({inbound:,} calls)")
+            if args.compare:
+
+                def from_rows(period: Any = period) -> object:
+                    with factory() as s:
+                        return reports.load_figures_from_rows(s, period=period, now=NOW)
+
+                seconds, reference = timed(from_rows, repeat=1)
+                same = "equal" if same_figures(reference, result) else "DIFFERENT"
+                print(f"  rows in Python:   {seconds * 1000:9.1f} ms (figures {same})")
         period = parse_period(None, today.isoformat(), today=today, timezone=TIMEZONE)
         month = parse_period(
             (today - timedelta(days=29)).isoformat(),
