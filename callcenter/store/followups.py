@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, exists, func, insert, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from callcenter.patients.consent import (
     CallPurpose,
@@ -273,31 +273,39 @@ def _candidate_ids(session: Session, clock: FollowupClock) -> list[int]:
     near = select(Visit.patient_id).where(
         Visit.visit_date >= clock.active_since, Visit.visit_date <= clock.reminder_horizon
     )
-    last = (
-        select(Visit.patient_id, func.max(Visit.visit_date).label("last_date"))
-        .where(Visit.status == "completed", Visit.visit_date <= clock.today)
-        .group_by(Visit.patient_id)
-        .subquery()
-    )
+    # The last completed visit is in the sleeping window: a completed visit in the window with
+    # no later one up to today (ix_visits_visit_date_status, then the patient's own visits).
+    last = aliased(Visit)
+    later = aliased(Visit)
     oldest, newest = clock.sleeping_bounds
-    called = exists().where(
-        FollowupRecord.patient_id == last.c.patient_id,
-        FollowupRecord.reason == str(FollowupReason.SLEEPING),
-        FollowupRecord.anchor_date == last.c.last_date,
-    )
-    conditions = [last.c.last_date >= oldest, last.c.last_date <= newest, ~called]
+    conditions = [
+        last.status == "completed",
+        last.visit_date >= oldest,
+        last.visit_date <= newest,
+        ~exists().where(
+            later.patient_id == last.patient_id,
+            later.status == "completed",
+            later.visit_date > last.visit_date,
+            later.visit_date <= clock.today,
+        ),
+        ~exists().where(
+            FollowupRecord.patient_id == last.patient_id,
+            FollowupRecord.reason == str(FollowupReason.SLEEPING),
+            FollowupRecord.anchor_visit_id == last.id,
+        ),
+    ]
     needed = ["pd"]
     if kind_for_reason(str(FollowupReason.SLEEPING), clock.schedule) == "marketing":
         needed.append("marketing")
     for kind in needed:
         conditions.append(
             exists().where(
-                ConsentRecord.patient_id == last.c.patient_id,
+                ConsentRecord.patient_id == last.patient_id,
                 ConsentRecord.kind == kind,
                 ConsentRecord.action == "given",
             )
         )
-    sleeping = select(last.c.patient_id).where(*conditions)
+    sleeping = select(last.patient_id).where(*conditions)
     open_task = (
         select(FollowupRecord.patient_id)
         .join(Task, Task.id == FollowupRecord.task_id)

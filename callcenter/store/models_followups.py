@@ -13,6 +13,31 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.store.models import Base
+from callcenter.store.models_patients import ConsentRecord, Visit
+
+# Indexes the sweep needs on the patients part's tables (declared here, created by migration
+# 0012_followups, so the patients part's files stay untouched):
+# visits by day across all patients (reminders, recent visits, the sleeping window), covering;
+IX_VISITS_VISIT_DATE_STATUS = Index(
+    "ix_visits_visit_date_status",
+    Visit.__table__.c.visit_date,
+    Visit.__table__.c.status,
+    Visit.__table__.c.patient_id,
+)
+# a patient's completed visits after a day ("is this the last one?"), covering;
+IX_VISITS_PATIENT_ID_STATUS_VISIT_DATE = Index(
+    "ix_visits_patient_id_status_visit_date",
+    Visit.__table__.c.patient_id,
+    Visit.__table__.c.status,
+    Visit.__table__.c.visit_date,
+)
+# whether a patient ever gave a consent of a kind (the sleeping patients' pre-filter), covering.
+IX_CONSENT_RECORDS_PATIENT_ID_KIND_ACTION = Index(
+    "ix_consent_records_patient_id_kind_action",
+    ConsentRecord.__table__.c.patient_id,
+    ConsentRecord.__table__.c.kind,
+    ConsentRecord.__table__.c.action,
+)
 
 FOLLOWUP_OPENED = "opened"  # a task was opened for it
 FOLLOWUP_STOPPED = "stopped"  # a series step that will not happen (a booking appeared)

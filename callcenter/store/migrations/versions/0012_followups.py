@@ -1,4 +1,5 @@
-"""Follow-ups: the record of which follow-up call was opened for which patient and visit.
+"""Follow-ups: the record of which follow-up call was opened for which patient and visit, and
+the indexes the sweep reads visits and consent records by.
 
 Revision ID: 0012_followups
 Revises: 0002_patients
@@ -22,7 +23,7 @@ UTC_DATETIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    """Create the followups table."""
+    """Create the followups table and the indexes the sweep reads visits and consents by."""
     op.create_table(
         "followups",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,10 +67,23 @@ def upgrade() -> None:
     op.create_index("ix_followups_anchor_date", "followups", ["anchor_date"])
     op.create_index("ix_followups_created_at", "followups", ["created_at"])
     op.create_index(op.f("ix_followups_task_id"), "followups", ["task_id"])
+    # What the sweep reads on the patients part's tables (see models_followups).
+    op.create_index("ix_visits_visit_date_status", "visits", ["visit_date", "status", "patient_id"])
+    op.create_index(
+        "ix_visits_patient_id_status_visit_date", "visits", ["patient_id", "status", "visit_date"]
+    )
+    op.create_index(
+        "ix_consent_records_patient_id_kind_action",
+        "consent_records",
+        ["patient_id", "kind", "action"],
+    )
 
 
 def downgrade() -> None:
-    """Drop the followups table."""
+    """Drop the followups table and the sweep's indexes."""
+    op.drop_index("ix_consent_records_patient_id_kind_action", table_name="consent_records")
+    op.drop_index("ix_visits_patient_id_status_visit_date", table_name="visits")
+    op.drop_index("ix_visits_visit_date_status", table_name="visits")
     op.drop_index(op.f("ix_followups_task_id"), table_name="followups")
     op.drop_index("ix_followups_created_at", table_name="followups")
     op.drop_index("ix_followups_anchor_date", table_name="followups")
