@@ -7,7 +7,9 @@ Built on panoramisk's ``Manager`` (login, ``send_action`` futures) with our ``Am
   ``backoff_max``, with jitter unless switched off) after a lost connection, a ``Shutdown``
   event, a rejected or unanswered Login, or a stalled link. panoramisk retries every 2 s.
 * **Ping watchdog.** Every ``ping_interval`` a Ping is sent; no reply within ``ping_timeout``
-  means the link is stalled: it is closed and re-opened. panoramisk pings but never checks.
+  while nothing else arrives either means the link is stalled: it is closed and re-opened.
+  panoramisk pings but never checks. A busy link (the Pong queued behind a burst of events we
+  are still reading) gets more time, up to ``PING_BUSY_FACTOR`` × ``ping_timeout``.
 * **Re-sync after each login.** ``CoreShowChannels`` and ``QueueStatus`` are sent, and
   ``listener.on_resync`` gets their list items right after the last ``*Complete`` arrives,
   before any later event reaches ``listener.on_event``.
@@ -61,6 +63,9 @@ FORGETABLE_ACTIONS = (
     "hangup",
     "command",
 )
+
+#: How many ``ping_timeout`` periods a Ping may wait while other messages keep arriving.
+PING_BUSY_FACTOR = 6
 
 #: List items ``on_resync`` gets, by the action that asked for them.
 CHANNEL_ITEMS = frozenset({"CoreShowChannel"})
@@ -554,11 +559,20 @@ class AmiClient:
             if link.done():
                 return
             pong = self._manager.send_action({"Action": "Ping"}, as_list=False)
-            await asyncio.wait(
-                {pong, link}, timeout=self.ping_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            for _ in range(PING_BUSY_FACTOR):
+                seen = self._parser_stats.messages
+                await asyncio.wait(
+                    {pong, link}, timeout=self.ping_timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if pong.done() or link.done() or self._parser_stats.messages == seen:
+                    break
+                # Messages still arrive: the Pong is queued behind them, the link is alive.
             if not pong.done() and not link.done():
-                self._end_link(link, f"no reply to Ping within {self.ping_timeout:g}s")
+                if self._parser_stats.messages == seen:
+                    self._end_link(link, f"no reply to Ping within {self.ping_timeout:g}s")
+                else:
+                    limit = PING_BUSY_FACTOR * self.ping_timeout
+                    self._end_link(link, f"no reply to Ping within {limit:g}s of busy link")
 
     async def _resync(self, link: asyncio.Future[str]) -> None:
         """Ask for live channels and queue state; ``_on_message`` delivers the answer."""
