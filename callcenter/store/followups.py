@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, exists, func, insert, or_, select, union, update
+from sqlalchemy import Table, and_, exists, func, insert, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -267,11 +267,30 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 def _candidate_ids(session: Session, clock: FollowupClock) -> list[int]:
     """The patients who may have a follow-up to open or close now, from one SQL query: a visit
-    near today (reminders, no-shows, care, NPS, first visits), a last completed visit in the
-    sleeping window without a «Забота» record for it yet (and with the consent records such a
-    call needs, a necessary condition checked in full later), or an open follow-up task."""
-    near = select(Visit.patient_id).where(
-        Visit.visit_date >= clock.active_since, Visit.visit_date <= clock.reminder_horizon
+    near today (a visit ahead to remind of, a recent no-show or visit for the rebooking, care
+    and NPS calls, a recent first visit), a last completed visit in the sleeping window without
+    a «Забота» record for it yet (and with the consent records such a call needs, a necessary
+    condition checked in full later), or an open follow-up task."""
+    today = clock.today
+    visit = aliased(Visit)
+    earlier = aliased(Visit)
+    first_visit = ~exists().where(
+        earlier.patient_id == visit.patient_id,
+        earlier.status == "completed",
+        earlier.visit_date < visit.visit_date,
+    )
+    near = select(visit.patient_id).where(
+        visit.visit_date >= clock.active_since,
+        visit.visit_date <= clock.reminder_horizon,
+        or_(
+            and_(visit.status == "scheduled", visit.visit_date > today),
+            and_(
+                visit.status.in_(["no_show", "completed"]),
+                visit.visit_date >= clock.recent_since,
+                visit.visit_date <= today,
+            ),
+            and_(visit.status == "completed", visit.visit_date <= today, first_visit),
+        ),
     )
     # The last completed visit is in the sleeping window: a completed visit in the window with
     # no later one up to today (ix_visits_visit_date_status, then the patient's own visits).
