@@ -121,12 +121,9 @@ def dialer_main(
             await asyncio.to_thread(go.wait)
             start = time.monotonic()
             cpu = time.process_time()
-            cycles = 0
-            empty = 0
-            while empty < 2:
-                results = await process.dialer.run_once()
-                cycles += sum(1 for r in results if r.action == "dialled")
-                empty = 0 if results else empty + 1
+            # What one periodic sweep of ``callcenter worker`` does (``run_sweep``).
+            results = await process.dialer.drain()
+            cycles = sum(1 for r in results if r.action == "dialled")
             return cycles, start, time.monotonic(), time.process_time() - cpu
         finally:
             await process.stop()

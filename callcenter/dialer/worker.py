@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -332,6 +333,15 @@ class Batcher(Generic[T, R]):
             self._running = False
 
 
+@dataclass(frozen=True, slots=True)
+class _PreDial:
+    """One dial's last step before its Originate: consent again, then its attempt row."""
+
+    start: store.AttemptStart
+    phone: str
+    kind: str
+
+
 # -- the dialer -----------------------------------------------------------------------------
 
 
@@ -417,9 +427,10 @@ class Dialer:
         self._operators_in_use: set[str] = set()
         self._in_flight = 0
         self._schedule_cache: tuple[float, ClinicSchedule] | None = None
+        self._assigned_active: Counter[str] = Counter()  # extensions of taken tasks in hand
         # Concurrent dials share transactions: consent checks, attempt starts, outcomes.
         self._consent_checks: Batcher[tuple[str, str], Permission] = Batcher(self._consent_many)
-        self._starts: Batcher[store.AttemptStart, bool] = Batcher(self._start_attempts)
+        self._starts: Batcher[_PreDial, bool | Permission] = Batcher(self._pre_dial)
         self._finishes: Batcher[store.AttemptFinish, str] = Batcher(self._finish_attempts)
 
     # -- events (on the AMI client's loop) ----------------------------------------------------
@@ -447,12 +458,10 @@ class Dialer:
         if not claimed:
             return []
         schedule = await asyncio.to_thread(self._load_schedule)
-        # Operators whose taken tasks are in this batch are theirs, not the pool's.
-        reserved = frozenset(t.assigned_extension for t in claimed if t.assigned_extension)
+        self._reserve(claimed)
         # Every dial runs to its end even if another fails: a call in flight is never dropped.
         done = await asyncio.gather(
-            *(self._handle(t, schedule, reserved=reserved) for t in claimed),
-            return_exceptions=True,
+            *(self._handle_claimed(t, schedule) for t in claimed), return_exceptions=True
         )
         results: list[DialResult] = []
         failure: BaseException | None = None
@@ -467,6 +476,79 @@ class Dialer:
         if failure is not None:
             raise failure
         return results
+
+    async def drain(self, *, budget_s: float | None = None) -> list[DialResult]:
+        """Keep dialling until nothing can be dialled now; return what became of each task.
+
+        Unlike ``run_once`` (one batch, then wait for all of it), a new claim is made as soon
+        as half of the ``max_concurrent`` slots are free again, so the Originates in
+        flight stay near the cap. Stops claiming after ``budget_s`` seconds and returns when
+        the dials in flight are done. A failed dial is raised after every other one finished.
+        An empty claim while dials are in flight is tried again after the next one ends (the
+        rows may only have been locked by another dialer's claim); two in a row end it.
+        """
+        loop = asyncio.get_running_loop()
+        stop_at = None if budget_s is None else loop.time() + budget_s
+        cap = self.config.max_concurrent
+        batch = max(1, cap // 2)
+        running: dict[asyncio.Task[DialResult], int] = {}
+        results: list[DialResult] = []
+        failure: BaseException | None = None
+        empty_claims = 0
+        while True:
+            room = self._room(active=len(running))
+            want_more = empty_claims < 2 and (stop_at is None or loop.time() < stop_at)
+            if want_more and room > 0 and (room >= batch or not running):
+                now = self._clock()
+                claimed = await asyncio.to_thread(self._claim, now=now, limit=room)
+                empty_claims = 0 if claimed else empty_claims + 1
+                if claimed:
+                    schedule = await asyncio.to_thread(self._load_schedule)
+                    self._reserve(claimed)
+                    for task in claimed:
+                        running[asyncio.ensure_future(self._handle_claimed(task, schedule))] = (
+                            task.task_id
+                        )
+            if not running:
+                if want_more and room > 0 and empty_claims == 1:
+                    continue  # one empty claim may be another dialer's lock: look once more
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                task_id = running.pop(finished)
+                error = finished.exception()
+                if error is not None:
+                    log.error("dialer: task %s failed", task_id, exc_info=error)
+                    failure = failure or error
+                    empty_claims = 2  # stop claiming: something is wrong
+                else:
+                    results.append(finished.result())
+        if failure is not None:
+            raise failure
+        return results
+
+    def _room(self, *, active: int) -> int:
+        """How many more tasks may be claimed now: free slots, and free operators left over
+        by the dials that have not taken one yet."""
+        free = len(self._free_operators(self._clock()))
+        waiting = max(0, active - len(self._operators_in_use))
+        return min(self.config.max_concurrent - active, free - waiting)
+
+    def _reserve(self, claimed: Iterable[store.ClaimedTask]) -> None:
+        for task in claimed:
+            if task.assigned_extension:
+                self._assigned_active[task.assigned_extension] += 1
+
+    async def _handle_claimed(
+        self, task: store.ClaimedTask, schedule: ClinicSchedule
+    ) -> DialResult:
+        try:
+            return await self._handle(task, schedule)
+        finally:
+            if task.assigned_extension:
+                self._assigned_active[task.assigned_extension] -= 1
+                if self._assigned_active[task.assigned_extension] <= 0:
+                    del self._assigned_active[task.assigned_extension]
 
     def _claim(self, *, now: datetime, limit: int) -> list[store.ClaimedTask]:
         with self._sessions.begin() as session:
@@ -509,13 +591,7 @@ class Dialer:
     def _free_operators(self, now: datetime) -> list[str]:
         return [ext for ext in self.config.operators if self._is_free(ext, now)]
 
-    async def _handle(
-        self,
-        task: store.ClaimedTask,
-        schedule: ClinicSchedule,
-        *,
-        reserved: frozenset[str] = frozenset(),
-    ) -> DialResult:
+    async def _handle(self, task: store.ClaimedTask, schedule: ClinicSchedule) -> DialResult:
         if task.unfinished:
             return await asyncio.to_thread(self._resolve_earlier_attempt, task, schedule)
         now = self._clock()
@@ -540,7 +616,8 @@ class Dialer:
             mine = task.assigned_extension
             operator = mine if self._is_free(mine, now) else None
         else:
-            free = (ext for ext in self._free_operators(now) if ext not in reserved)
+            # Operators whose taken tasks are being handled are theirs, not the pool's.
+            free = (ext for ext in self._free_operators(now) if ext not in self._assigned_active)
             operator = next(free, None)
         if operator is None:
             due = next_call_slot(now + timedelta(seconds=schedule.not_an_attempt_gap_s), schedule)
@@ -578,15 +655,19 @@ class Dialer:
         operator: str,
         style: OriginateStyle,
     ) -> DialResult:
-        # The second consent check: immediately before the call, a fresh withdrawal wins.
-        refused = await self._check_consent(task, kind)
-        if refused is not None:
-            return refused
         task_ref = str(task.task_id)
         action_id = new_action_id(f"cb-{task_ref}")
+        # The second consent check, immediately before the call (a fresh withdrawal wins), and
+        # the attempt row written before the Originate goes out: one step, batched.
         started = await self._starts.submit(
-            store.AttemptStart(task_id=task.task_id, action_id=action_id)
+            _PreDial(
+                start=store.AttemptStart(task_id=task.task_id, action_id=action_id),
+                phone=task.phone,
+                kind=kind,
+            )
         )
+        if isinstance(started, Permission):
+            return DialResult(task_id=task.task_id, action="refused", detail=started.reason)
         if not started:
             return DialResult(task_id=task.task_id, action="lost_lease")
         entry = self.outcomes.watch(action_id=action_id, task_id=task_ref, style=style)
@@ -693,12 +774,34 @@ class Dialer:
                 answers.append(exc)
         return answers
 
-    def _start_attempts(self, starts: list[store.AttemptStart]) -> list[bool]:
-        with self._sessions.begin() as session:
-            started = store.start_attempts(
-                session, starts=starts, worker_id=self.config.worker_id, now=self._clock()
-            )
-        return [s.task_id in started for s in starts]
+    def _pre_dial(self, items: list[_PreDial]) -> list[bool | Permission | Exception]:
+        """Ask consent again for each, then record the attempts of those allowed.
+
+        Per item: True (attempt recorded: send the Originate), False (the lease is lost), the
+        refusing ``Permission`` (the task is now ``refused``) or this item's exception.
+        """
+        verdicts = self._consent_many([(i.phone, i.kind) for i in items])
+        allowed = [
+            i.start
+            for i, v in zip(items, verdicts, strict=True)
+            if isinstance(v, Permission) and v.allowed
+        ]
+        started: set[int] = set()
+        if allowed:
+            with self._sessions.begin() as session:
+                started = store.start_attempts(
+                    session, starts=allowed, worker_id=self.config.worker_id, now=self._clock()
+                )
+        answers: list[bool | Permission | Exception] = []
+        for item, verdict in zip(items, verdicts, strict=True):
+            if isinstance(verdict, Exception):
+                answers.append(verdict)
+            elif not verdict.allowed:
+                self._close(item.start.task_id, CloseReasonDialer.REFUSED, verdict.reason)
+                answers.append(verdict)
+            else:
+                answers.append(item.start.task_id in started)
+        return answers
 
     def _finish_of(
         self,
@@ -881,9 +984,16 @@ def build_dialer_process(
     )
 
 
-async def run_sweep(process: DialerProcess, *, ready_timeout: float = 10.0) -> list[DialResult]:
-    """Run one dialer sweep on a started process (nothing is dialled without a re-synced link)."""
+#: How long one periodic sweep keeps claiming (the sweep fires every minute).
+SWEEP_BUDGET_S = 45.0
+
+
+async def run_sweep(
+    process: DialerProcess, *, ready_timeout: float = 10.0, budget_s: float = SWEEP_BUDGET_S
+) -> list[DialResult]:
+    """Run one dialer sweep on a started process: dial until nothing is due now (claiming for
+    at most ``budget_s``). Nothing is dialled without a logged-in, re-synced link."""
     if not await process.wait_ready(ready_timeout):
         log.warning("dialer: AMI link not ready within %gs; sweep skipped", ready_timeout)
         return []
-    return await process.dialer.run_once()
+    return await process.dialer.drain(budget_s=budget_s)

@@ -1,4 +1,6 @@
-"""A task an operator took: the sweep rings that operator only, operator first, and waits for
+"""Taken tasks (rung to their operator only, operator first; they wait when that operator is
+busy) and the drain sweep (everything due, within the cap). A task an operator took: the
+sweep rings that operator only, operator first, and waits for
 them when they are busy (it is never offered to another operator)."""
 
 from __future__ import annotations
@@ -60,3 +62,20 @@ def test_other_tasks_still_go_to_the_free_operators(session_factory):
         str(other): ("101", "patient_first"),
     }
     assert {r.task_id for r in results} == {mine, other}
+
+
+def test_drain_dials_every_due_task_keeping_the_cap(session_factory):
+    """One sweep (``drain``) dials everything due, never more than max_concurrent at once."""
+    ids = {add_task(session_factory, f"+7903123460{n}") for n in range(7)}
+    originator = FakeOriginator(reason="5")
+    results = asyncio.run(make_dialer(session_factory, originator).drain())
+    assert {r.task_id for r in results} == ids
+    assert all(r.action == "dialled" for r in results)
+    assert originator.max_concurrent == 2 and len(originator.requests) == 7
+
+
+def test_drain_with_no_budget_left_claims_nothing(session_factory):
+    add_task(session_factory, "+79031234610")
+    originator = FakeOriginator()
+    assert asyncio.run(make_dialer(session_factory, originator).drain(budget_s=0)) == []
+    assert originator.requests == []
