@@ -125,10 +125,12 @@ async def drive(args: argparse.Namespace, stack: Stack, clock: RingClock) -> dic
     await asyncio.gather(*tasks, return_exceptions=True)
 
     latencies: list[float] = []
+    worst: list[tuple[float, float]] = []  # (slowest pop of a ring in ms, ring time - start)
     expected = delivered = 0
     for (linkedid, agent), rang in list(clock.rings.items()):
         if not started <= rang <= measured_until:
             continue
+        ring_ms: list[float] = []
         for client in clients:
             if client.extension != agent:
                 continue
@@ -136,7 +138,10 @@ async def drive(args: argparse.Namespace, stack: Stack, clock: RingClock) -> dic
             got = client.pops.get(linkedid)
             if got is not None:
                 delivered += 1
-                latencies.append(1000 * (got - rang))
+                ring_ms.append(1000 * (got - rang))
+        latencies.extend(ring_ms)
+        if ring_ms:
+            worst.append((max(ring_ms), rang - started))
     window = measured_until - started
     return {
         "clients": len(clients),
@@ -145,6 +150,7 @@ async def drive(args: argparse.Namespace, stack: Stack, clock: RingClock) -> dic
         "delivered": delivered,
         "pops_per_s": delivered / window if window > 0 else 0.0,
         "latencies": latencies,
+        "worst_rings": sorted(worst, reverse=True)[:3],
         "cpu": cpu,
     }
 
@@ -191,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         f"p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max "
         f"{max(ms):.1f} ms (target p99 < 250 ms); web server CPU {100 * result['cpu']:.0f}% "
         f"of a core{' (listener included)' if args.mode == 'serve' else ''}"
+    )
+    print(
+        "  slowest rings (all their clients' pops):",
+        ", ".join(f"{ms:.0f} ms at +{at:.1f}s" for ms, at in result["worst_rings"]),
     )
     return 0
 
