@@ -599,7 +599,13 @@ class Dialer:
             due = next_call_slot(now, schedule)
             await asyncio.to_thread(self._release, task.task_id, due)
             return DialResult(task_id=task.task_id, action="out_of_hours", detail=due.isoformat())
-        kind = task.kind or str(kind_for_reason(task.reason, schedule))
+        # The kind the supervisors set for this reason wins over the one the task was opened
+        # with: reclassifying a reason as marketing must take effect for open tasks too.
+        kind = (
+            str(schedule.kinds[task.reason])
+            if task.reason in schedule.kinds
+            else task.kind or str(kind_for_reason(task.reason, schedule))
+        )
         refused = await self._check_consent(task, kind)
         if refused is not None:
             return refused

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from callcenter.store.models import Call, Task, TaskAttempt, TaskEvent
 from callcenter.store.models_dialer import ClinicSettingsVersion, TaskLease
 from callcenter.store.models_patients import ConsentRecord, DoNotCall, PatientPhone
 from callcenter.store.patients import phone_hash
+from callcenter.tasks.rules import TaskKind
 from callcenter.tasks.schedule import (
     DROPPED_CALL_REASONS,
     AttemptDecision,
@@ -76,19 +77,66 @@ def load_clinic_schedule(
 
 def save_clinic_schedule(
     session: Session,
-    *,
     schedule: ClinicSchedule,
-    changed_by: str,
-    at: datetime,
+    *,
+    by: str | None = None,
     note: str | None = None,
+    at: datetime | None = None,
+    changed_by: str | None = None,
 ) -> int:
-    """Save a new version of the clinic's schedule; earlier versions stay as history."""
+    """Save a new version of the clinic's schedule (hours, holidays, retry gaps, attempt
+    limits, the kind of each reason); earlier versions stay as history. Returns its id.
+
+    ``by`` is who saved it (``changed_by`` is the older name of the same argument); ``at``
+    defaults to now.
+
+    :raises ValueError: nobody named, or a reason's kind that is not service or marketing.
+    """
+    who = (by if by is not None else changed_by or "").strip()
+    if not who:
+        raise ValueError("save_clinic_schedule: say who saved the settings (by=...)")
+    if by is not None and changed_by is not None and by != changed_by:
+        raise ValueError("save_clinic_schedule: give either by or changed_by, not both")
+    for reason, kind in schedule.kinds.items():
+        if not reason or str(kind) not in {str(k) for k in TaskKind}:
+            raise ValueError(f"reason {reason!r}: kind must be service or marketing, got {kind!r}")
     row = ClinicSettingsVersion(
-        schedule_json=schedule_to_json(schedule), changed_by=changed_by, changed_at=at, note=note
+        schedule_json=schedule_to_json(schedule),
+        changed_by=who,
+        changed_at=at if at is not None else datetime.now(UTC),
+        note=note,
     )
     session.add(row)
     session.flush()
     return row.id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClinicSettingsVersionView:
+    """One saved version of the clinic's settings, decoded."""
+
+    id: int
+    schedule: ClinicSchedule
+    changed_by: str
+    changed_at: datetime
+    note: str | None
+    in_force: bool  # the newest version: the one the dialer uses
+
+
+def list_clinic_settings_versions(session: Session) -> list[ClinicSettingsVersionView]:
+    """Return every saved version, newest (in force) first, with its schedule decoded."""
+    rows = clinic_settings_history(session)
+    return [
+        ClinicSettingsVersionView(
+            id=row.id,
+            schedule=schedule_from_json(row.schedule_json),
+            changed_by=row.changed_by,
+            changed_at=row.changed_at,
+            note=row.note,
+            in_force=n == 0,
+        )
+        for n, row in enumerate(rows)
+    ]
 
 
 def clinic_settings_history(session: Session) -> list[ClinicSettingsVersion]:
