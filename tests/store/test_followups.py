@@ -19,7 +19,8 @@ from callcenter.store.models_patients import ConsentRecord, Patient, PatientPhon
 from callcenter.store.patients import add_do_not_call
 from callcenter.store.queries import persist_call
 from callcenter.tasks.followups import FollowupRules
-from callcenter.tasks.schedule import ClinicSchedule, may_call_at
+from callcenter.tasks.rules import TaskKind
+from callcenter.tasks.schedule import DEFAULT_KINDS, ClinicSchedule, may_call_at
 
 MSK = ZoneInfo("Europe/Moscow")
 SCHEDULE = ClinicSchedule()  # Mon–Fri 09–21, Sat 10–18, Sun closed, Europe/Moscow
@@ -409,3 +410,15 @@ def test_a_reminder_is_not_held_back_by_another_follow_up_the_same_day(session: 
     close_task(session, care[0].task_id or 0, at=msk(MONDAY, 10, 30))
     add_visit(session, pid, MONDAY + timedelta(days=1), "scheduled")  # booked earlier
     assert [o.reason for o in sweep(session, msk(MONDAY, 11)).opened] == ["reminder"]
+
+
+def test_a_kind_changed_by_supervisors_decides_the_consent_needed(session: Session) -> None:
+    """Rule: supervisors can change the kind per reason — a «Забота» call made a service call
+    needs only the personal-data consent, and the task carries the changed kind."""
+    kinds = {**DEFAULT_KINDS, "sleeping": TaskKind.SERVICE}
+    schedule = ClinicSchedule(kinds=kinds)
+    add_patient(session, "+79161230130", visits=[(MONDAY - timedelta(days=240), "completed")])
+    assert sweep(session).opened == ()  # marketing by default: no marketing consent on file
+    report = sweep_followups(session, now=msk(MONDAY, 11), schedule=schedule)
+    assert [(o.reason, o.kind) for o in report.opened] == [("sleeping", "service")]
+    assert [t.kind for t in open_tasks(session)] == ["service"]
