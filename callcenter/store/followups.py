@@ -11,7 +11,10 @@ was already opened for that patient (no stacking of calls) — except a reminder
 is the one before the visit. A follow-up is not opened when:
 
 * one of the patient's numbers already has an open task (one open task per number): it is
-  considered again on the next sweep while its window lasts, and never once it has passed;
+  considered again on the next sweep while its window lasts, and never once it has passed.
+  Only a reminder, which cannot wait, replaces another follow-up of ours that is open on the
+  number (closed "superseded", its record dropped so it may open again later in its window);
+  a dropped caller's task is never replaced;
 * the patient's consent does not allow its kind (``patients.consent.may_call``; follow-ups are
   the clinic's initiative, never the caller's own request); the dialer checks again before
   dialling;
@@ -29,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, insert, or_, select, union, update
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -74,6 +77,8 @@ _REASONS = {str(reason): reason for reason in FollowupReason}
 SKIP_OPEN_TASK = "open_task"  # one of the patient's numbers has an open task
 SKIP_NO_PHONE = "no_phone"
 SKIP_LIMIT = "limit"  # the sweep's limit was reached; the next sweep takes it
+#: A follow-up task closed for a reminder (its record is dropped: it may be opened again later).
+CLOSE_SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,15 +239,28 @@ def sweep_followups(
             found = [f for f in found if f.reason is FollowupReason.REMINDER]
         if found:
             due[patient_id] = found
-    opened, skipped = _open_due(
+    closed_ids = {c.task_id for c in closed}
+    supersedable = {
+        r.patient_id: r
+        for r in records
+        if r.task_open
+        and not r.leased
+        and not r.caller_waiting
+        and r.task_id is not None
+        and r.task_id not in closed_ids
+        and r.key.reason is not FollowupReason.REMINDER
+    }
+    opened, skipped, superseded = _open_due(
         session,
         due=due,
         now=now,
         schedule=schedule,
         dry_run=dry_run,
         limit=limit,
-        closed_task_ids={c.task_id for c in closed},
+        closed_task_ids=closed_ids,
+        supersedable=supersedable,
     )
+    closed = [*closed, *superseded]
     by_why: dict[str, int] = defaultdict(int)
     for skip in skipped:
         by_why[skip.why] += 1
@@ -623,7 +641,12 @@ def _open_due(
     dry_run: bool,
     limit: int | None,
     closed_task_ids: set[int],
-) -> tuple[list[OpenedFollowup], list[SkippedFollowup]]:
+    supersedable: dict[int, _Record],
+) -> tuple[list[OpenedFollowup], list[SkippedFollowup], list[ClosedFollowup]]:
+    """Open the due follow-ups the numbers and consents allow. A reminder cannot wait (its only
+    day is the one before the visit): when the patient's only open task is another follow-up
+    of ours, that one is closed "superseded" and its record dropped, so it may be opened again
+    on a later day while its window lasts."""
     patient_ids = sorted(due)
     phones = _phones(session, patient_ids=patient_ids)
     all_phones = sorted({p for ps in phones.values() for p in ps})
@@ -635,6 +658,7 @@ def _open_due(
 
     chosen: list[tuple[int, str, Followup, str]] = []  # (patient, phone, follow-up, kind)
     skipped: list[SkippedFollowup] = []
+    superseding: dict[int, _Record] = {}  # patient → the follow-up task a reminder replaces
 
     def skip(patient_id: int, f: Followup, why: str) -> None:
         skipped.append(
@@ -653,9 +677,18 @@ def _open_due(
         if not numbers:
             skip(patient_id, followups[0], SKIP_NO_PHONE)
             continue
-        if any(n in busy for n in numbers):
-            skip(patient_id, followups[0], SKIP_OPEN_TASK)
-            continue
+        busy_numbers = {n for n in numbers if n in busy}
+        if busy_numbers:
+            other = supersedable.get(patient_id)
+            if (
+                followups[0].reason is not FollowupReason.REMINDER
+                or other is None
+                or busy_numbers != {other.task_phone}
+            ):
+                skip(patient_id, followups[0], SKIP_OPEN_TASK)
+                continue
+            superseding[patient_id] = other
+            followups = followups[:1]
         state = consent_state_from_records(
             consents.get(patient_id, ()), do_not_call=any(n in dnc for n in numbers), at=now
         )
@@ -674,16 +707,24 @@ def _open_due(
         for patient_id, _, f, _ in chosen[limit:]:
             skip(patient_id, f, SKIP_LIMIT)
         chosen = chosen[:limit]
+    replaced = [superseding[c[0]] for c in chosen if c[0] in superseding]
     if dry_run:
-        return [_opened(c, task_id=None) for c in chosen], skipped
+        return (
+            [_opened(c, task_id=None) for c in chosen],
+            skipped,
+            [_superseded(r) for r in replaced],
+        )
 
-    if session.get_bind().dialect.name == "postgresql" and chosen:
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    numbers_of = {c[0]: phones[c[0]] for c in chosen}
+    locked = sorted({n for ns in numbers_of.values() for n in ns})
+    if is_postgres:
         # As the call listener does before it opens a task (sorted: two lockers never
-        # deadlock), then look again: a task may have been opened since the first look.
-        numbers_of = {c[0]: phones[c[0]] for c in chosen}
-        locked = sorted({n for ns in numbers_of.values() for n in ns})
+        # deadlock); then look again below: a task may have been opened since the first look.
         for phone in locked:
             queries.lock_phone(session, phone=phone)
+    superseded = _close_superseded(session, records=replaced, now=now)
+    if is_postgres and chosen:
         busy_now = _phones_with_open_task(session, phones=locked, except_ids=set())
         for patient_id, _, f, _ in chosen:
             if any(n in busy_now for n in numbers_of[patient_id]):
@@ -727,7 +768,51 @@ def _open_due(
         )
     _insert_rows(session, TaskEvent, events)
     _insert_rows(session, FollowupRecord, records)
-    return opened, skipped
+    return opened, skipped, superseded
+
+
+def _superseded(record: _Record) -> ClosedFollowup:
+    return ClosedFollowup(
+        task_id=record.task_id or 0,
+        patient_id=record.patient_id,
+        reason=str(record.key.reason),
+        close_reason=CLOSE_SUPERSEDED,
+    )
+
+
+def _close_superseded(
+    session: Session, *, records: Sequence[_Record], now: datetime
+) -> list[ClosedFollowup]:
+    """Close the follow-up tasks a reminder replaces and drop their records."""
+    ids = [r.task_id for r in records if r.task_id is not None]
+    if not ids:
+        return []
+    result = session.execute(
+        update(Task)
+        .where(Task.id.in_(ids), Task.status == queries.TASK_OPEN, Task.dropped_calls == 0)
+        .values(status=queries.TASK_CLOSED, closed_at=now, close_reason=CLOSE_SUPERSEDED)
+        .returning(Task.id)
+    )
+    closed_ids = set(result.scalars())
+    if not closed_ids:
+        return []
+    _insert_rows(
+        session,
+        TaskEvent,
+        [
+            {
+                "task_id": task_id,
+                "at": now,
+                "kind": queries.EVENT_CLOSED,
+                "call_linkedid": None,
+                "detail": CLOSE_SUPERSEDED,
+            }
+            for task_id in sorted(closed_ids)
+        ],
+    )
+    session.execute(delete(FollowupRecord).where(FollowupRecord.task_id.in_(closed_ids)))
+    session.expire_all()
+    return [_superseded(r) for r in records if r.task_id in closed_ids]
 
 
 def _opened(chosen: tuple[int, str, Followup, str], *, task_id: int | None) -> OpenedFollowup:

@@ -422,3 +422,45 @@ def test_a_kind_changed_by_supervisors_decides_the_consent_needed(session: Sessi
     report = sweep_followups(session, now=msk(MONDAY, 11), schedule=schedule)
     assert [(o.reason, o.kind) for o in report.opened] == [("sleeping", "service")]
     assert [t.kind for t in open_tasks(session)] == ["service"]
+
+
+def test_a_reminder_replaces_a_waiting_follow_up_of_ours(session: Session) -> None:
+    """Rule: a reminder cannot wait — when the number's only open task is another follow-up of
+    ours that nobody has called yet, that one is closed "superseded" and may be opened again on
+    a later day of its window; a dropped caller's task is never replaced."""
+    friday = MONDAY - timedelta(days=3)
+    pid = add_patient(
+        session,
+        "+79161230140",
+        visits=[(friday - timedelta(days=300), "completed"), (friday, "completed")],
+    )
+    nps = sweep(session).opened
+    assert [o.reason for o in nps] == ["nps_followup"]
+    add_visit(session, pid, MONDAY + timedelta(days=1), "scheduled")
+    report = sweep(session, msk(MONDAY, 11))
+    assert [o.reason for o in report.opened] == ["reminder"]
+    assert [(c.task_id, c.close_reason) for c in report.closed] == [(nps[0].task_id, "superseded")]
+    # The visit day: the reminder has expired, the NPS call (day 4 of 3–5) is made after all.
+    tuesday = sweep(session, msk(MONDAY + timedelta(days=1), 10))
+    assert [c.close_reason for c in tuesday.closed] == ["expired"]
+    assert [o.reason for o in tuesday.opened] == ["nps_followup"]
+
+
+def test_a_reminder_does_not_replace_a_dropped_callers_task(session: Session) -> None:
+    """Rule: dropped calls before follow-ups — a number with an open missed-call task gets no
+    reminder now, the callback is not replaced."""
+    phone = "+79161230150"
+    add_patient(session, phone, visits=[(MONDAY + timedelta(days=1), "scheduled")])
+    missed = Task(
+        phone=phone,
+        reason="missed_call",
+        kind="service",
+        status="open",
+        opened_at=NOW - timedelta(hours=1),
+        due_at=NOW - timedelta(hours=1),
+    )
+    session.add(missed)
+    session.flush()
+    report = sweep(session)
+    assert report.opened == () and report.closed == ()
+    assert report.skipped_by_why == {SKIP_OPEN_TASK: 1}
