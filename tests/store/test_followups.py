@@ -426,8 +426,8 @@ def test_a_kind_changed_by_supervisors_decides_the_consent_needed(session: Sessi
 
 def test_a_reminder_replaces_a_waiting_follow_up_of_ours(session: Session) -> None:
     """Rule: a reminder cannot wait — when the number's only open task is another follow-up of
-    ours that nobody has called yet, that one is closed "superseded" and may be opened again on
-    a later day of its window; a dropped caller's task is never replaced."""
+    ours (no dialer holding it, no dropped call on it), that one is closed "superseded" and may
+    be opened again on a later day of its window; a dropped caller's task is never replaced."""
     friday = MONDAY - timedelta(days=3)
     pid = add_patient(
         session,
