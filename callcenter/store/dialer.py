@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, delete, or_, select, text
+from sqlalchemy import bindparam, case, delete, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -446,32 +446,40 @@ def start_attempts(
     """Record the attempts of several tasks at once, before their Originates are sent.
 
     Only tasks on which ``worker_id`` still holds a live lease get one; returns their ids.
+    Plain bulk statements (no ORM unit of work): this runs for every dial.
     """
     if not starts:
         return set()
-    ids = [s.task_id for s in starts]
-    leases = {
-        lease.task_id: lease
-        for lease in session.scalars(
-            select(TaskLease)
-            .where(
-                TaskLease.task_id.in_(ids),
+    held = set(
+        session.scalars(
+            select(TaskLease.task_id).where(
+                TaskLease.task_id.in_([s.task_id for s in starts]),
                 TaskLease.claimed_by == worker_id,
                 TaskLease.lease_until > now,
             )
-            .execution_options(populate_existing=True)
         )
-    }
-    started: set[int] = set()
+    )
+    chosen: dict[int, AttemptStart] = {}
     for start in starts:
-        lease = leases.get(start.task_id)
-        if lease is None or start.task_id in started:
-            continue
-        session.add(TaskAttempt(task_id=start.task_id, started_at=now, action_id=start.action_id))
-        lease.action_id = start.action_id
-        started.add(start.task_id)
-    session.flush()
-    return started
+        if start.task_id in held and start.task_id not in chosen:
+            chosen[start.task_id] = start
+    if not chosen:
+        return set()
+    connection = session.connection()
+    connection.execute(
+        insert(TaskAttempt),
+        [
+            {"task_id": s.task_id, "started_at": now, "action_id": s.action_id}
+            for s in chosen.values()
+        ],
+    )
+    connection.execute(
+        update(TaskLease)
+        .where(TaskLease.task_id == bindparam("b_task_id"))
+        .values(action_id=bindparam("b_action_id")),
+        [{"b_task_id": s.task_id, "b_action_id": s.action_id} for s in chosen.values()],
+    )
+    return set(chosen)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -492,7 +500,8 @@ def finish_attempts(
     """``finish_attempt`` for several tasks in one transaction; results in the same order.
 
     The numbers are locked in sorted order (as every locker of several numbers does), so two
-    batches, or a batch and the listener, cannot deadlock.
+    batches, or a batch and the listener, cannot deadlock. Plain bulk statements (no ORM unit
+    of work): this runs for every dial.
     """
     if not finishes:
         return []
@@ -504,30 +513,134 @@ def finish_attempts(
     if missing:
         raise LookupError(f"tasks {missing} do not exist")
     lock_phones(session, phones=phones.values())
-    tasks = {
-        t.id: t
-        for t in session.scalars(
-            select(Task).where(Task.id.in_(ids)).execution_options(populate_existing=True)
+    connection = session.connection()
+    # Read after the locks: a stored call may have closed a task meanwhile.
+    state = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Task.id,
+                Task.status,
+                Task.attempts,
+                Task.due_at,
+                Task.closed_at,
+                Task.close_reason,
+                Task.last_attempt_at,
+            ).where(Task.id.in_(ids))
         )
     }
     action_ids = [f.action_id for f in finishes if f.action_id is not None]
-    attempts = {
-        a.action_id: a
-        for a in (
-            session.scalars(select(TaskAttempt).where(TaskAttempt.action_id.in_(action_ids)))
+    known = {
+        row.action_id: row
+        for row in (
+            session.execute(
+                select(TaskAttempt.id, TaskAttempt.action_id, TaskAttempt.started_at).where(
+                    TaskAttempt.action_id.in_(action_ids)
+                )
+            )
             if action_ids
             else ()
         )
     }
-    session.execute(
+    connection.execute(
         delete(TaskLease).where(TaskLease.task_id.in_(ids), TaskLease.claimed_by == worker_id)
     )
-    return [
-        _apply_finish(
-            session, task=tasks[f.task_id], finish=f, attempt=attempts.get(f.action_id or "")
+    attempt_updates: list[dict[str, Any]] = []
+    attempt_inserts: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    tasks: dict[int, dict[str, Any]] = {}
+    answers: list[str] = []
+    for f in finishes:
+        done = {"outcome": str(f.outcome), "ended_at": f.ended_at, "call_linkedid": f.linkedid}
+        attempt = known.get(f.action_id) if f.action_id is not None else None
+        if attempt is not None:
+            attempt_updates.append({"b_id": attempt.id, **{f"b_{k}": v for k, v in done.items()}})
+            started = attempt.started_at
+        else:
+            attempt_inserts.append(
+                {"task_id": f.task_id, "started_at": f.ended_at, "action_id": f.action_id, **done}
+            )
+            started = f.ended_at
+        events.append(
+            {
+                "task_id": f.task_id,
+                "at": f.ended_at,
+                "kind": EVENT_ATTEMPT,
+                "call_linkedid": None,
+                "detail": f"{f.outcome} (action {f.action_id}, call {f.linkedid})",
+            }
         )
-        for f in finishes
-    ]
+        row = tasks.get(f.task_id)
+        if row is None:
+            current = state[f.task_id]
+            row = tasks[f.task_id] = {
+                "b_id": f.task_id,
+                "status": current.status,
+                "attempts": current.attempts,
+                "due_at": current.due_at,
+                "closed_at": current.closed_at,
+                "close_reason": current.close_reason,
+                "last_attempt_at": current.last_attempt_at,
+            }
+        row["last_attempt_at"] = started
+        decision = f.decision
+        if row["status"] != queries.TASK_OPEN:
+            # The stored call closed it first (reached / got through): only the attempt is new.
+            row["attempts"] = max(row["attempts"], decision.attempts)
+            answers.append("already_closed")
+            continue
+        row["attempts"] = decision.attempts
+        match decision:
+            case Reschedule():
+                row["due_at"] = decision.due_at
+                answers.append("rescheduled")
+            case CloseAfterAttempt():
+                reason = str(decision.close_reason)
+                row["status"], row["closed_at"], row["close_reason"] = (
+                    queries.TASK_CLOSED,
+                    f.ended_at,
+                    reason,
+                )
+                events.append(
+                    {
+                        "task_id": f.task_id,
+                        "at": f.ended_at,
+                        "kind": queries.EVENT_CLOSED,
+                        "call_linkedid": None,
+                        "detail": reason,
+                    }
+                )
+                answers.append("closed")
+            case _:
+                raise AssertionError(f"unknown decision {decision!r}")
+    if attempt_updates:
+        connection.execute(
+            update(TaskAttempt)
+            .where(TaskAttempt.id == bindparam("b_id"))
+            .values(
+                outcome=bindparam("b_outcome"),
+                ended_at=bindparam("b_ended_at"),
+                call_linkedid=bindparam("b_call_linkedid"),
+            ),
+            attempt_updates,
+        )
+    if attempt_inserts:
+        connection.execute(insert(TaskAttempt), attempt_inserts)
+    connection.execute(insert(TaskEvent), events)
+    connection.execute(
+        update(Task)
+        .where(Task.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            due_at=bindparam("b_due_at"),
+            closed_at=bindparam("b_closed_at"),
+            close_reason=bindparam("b_close_reason"),
+            last_attempt_at=bindparam("b_last_attempt_at"),
+        ),
+        [{f"b_{k}" if k != "b_id" else k: v for k, v in row.items()} for row in tasks.values()],
+    )
+    return answers
 
 
 def lock_phones(session: Session, *, phones: Collection[str]) -> None:
@@ -549,44 +662,6 @@ def lock_phones(session: Session, *, phones: Collection[str]) -> None:
         ),
         {"namespace": ADVISORY_LOCK_NAMESPACE, "keys": [f"task-phone:{p}" for p in ordered]},
     )
-
-
-def _apply_finish(
-    session: Session, *, task: Task, finish: AttemptFinish, attempt: TaskAttempt | None
-) -> str:
-    if attempt is None:
-        attempt = TaskAttempt(
-            task_id=task.id, started_at=finish.ended_at, action_id=finish.action_id
-        )
-        session.add(attempt)
-    attempt.outcome = str(finish.outcome)
-    attempt.ended_at = finish.ended_at
-    attempt.call_linkedid = finish.linkedid
-    session.add(
-        TaskEvent(
-            task_id=task.id,
-            at=finish.ended_at,
-            kind=EVENT_ATTEMPT,
-            detail=f"{finish.outcome} (action {finish.action_id}, call {finish.linkedid})",
-        )
-    )
-    task.last_attempt_at = attempt.started_at
-    decision = finish.decision
-    if task.status != queries.TASK_OPEN:
-        # The stored call closed it first (reached / got through): only the attempt is new.
-        task.attempts = max(task.attempts, decision.attempts)
-        return "already_closed"
-    task.attempts = decision.attempts
-    match decision:
-        case Reschedule():
-            task.due_at = decision.due_at
-            return "rescheduled"
-        case CloseAfterAttempt():
-            _close(
-                session, task=task, reason=decision.close_reason, at=finish.ended_at, detail=None
-            )
-            return "closed"
-    raise AssertionError(f"unknown decision {decision!r}")
 
 
 def finish_attempt(
