@@ -132,7 +132,7 @@ def test_task_events_and_operator_outcomes_join_the_timeline(app, factory, make_
     page = vera.get(f"/supervisor/calls/{dropped.linkedid}").get_data(as_text=True)
     entries = _timeline(page)
     assert [k for k, _ in entries][-2:] == ["task", "outcome"]
-    assert re.match(r"Открыта задача №\d+ \(missed_call\)", entries[-2][1])
+    assert re.match(r"Открыта задача №\d+ \(пропущенный звонок\)", entries[-2][1])
     assert entries[-1][1] == "anna отметил(а) итог: не интересно"
 
 

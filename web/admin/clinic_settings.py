@@ -77,7 +77,7 @@ def form_values(schedule: ClinicSchedule) -> dict[str, str]:
         else:
             values[f"open_{i}"] = day[0].strftime("%H:%M")
             values[f"close_{i}"] = day[1].strftime("%H:%M")
-    values["holidays"] = "\n".join(d.isoformat() for d in sorted(schedule.holidays))
+    values["holidays"] = "\n".join(d.strftime("%d.%m.%Y") for d in sorted(schedule.holidays))
     values["retry_gaps"] = format_gaps(schedule.retry_gaps_s)
     values["max_attempts"] = str(schedule.max_attempts)
     for reason in reasons_of(schedule):

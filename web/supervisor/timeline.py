@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from web.operator.views import REASON_LABELS
+
 LEG_OUTCOME_WORDS = {
     "no_answer": "не ответил(а)",
     "busy": "занят(а)",
@@ -142,7 +144,10 @@ def build_timeline(
         word = TASK_WORDS.get(event.kind, event.kind)
         entries.append(
             TimelineEntry(
-                event.at, "task", f"{word.capitalize()} №{event.task_id} ({event.reason})"
+                event.at,
+                "task",
+                f"{word.capitalize()} №{event.task_id} "
+                f"({REASON_LABELS.get(event.reason, event.reason)})",
             )
         )
     for at, operator, label in outcomes:

@@ -28,10 +28,23 @@
     conn.textContent = text;
   }
 
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+
+  // The clinic's formats: dd.mm.yyyy HH:MM for moments, dd.mm.yyyy for dates.
+  function fmtMoment(d) {
+    return two(d.getDate()) + "." + two(d.getMonth() + 1) + "." + d.getFullYear() + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+
   function fmtDate(iso) {
     if (!iso) { return ""; }
     var d = new Date(iso);
-    return isNaN(d) ? String(iso) : d.toLocaleString("ru-RU");
+    return isNaN(d) ? String(iso) : fmtMoment(d);
+  }
+
+  function fmtDay(iso) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso || ""));
+    return m ? m[3] + "." + m[2] + "." + m[1] : String(iso || "");
   }
 
   function yesNo(v) {
@@ -170,7 +183,7 @@
     var visit = card.last_visit;
     var visitText = "";
     if (visit) {
-      visitText = [visit.date, visit.doctor, visit.service].filter(Boolean).join(" · ");
+      visitText = [fmtDay(visit.date), visit.doctor, visit.service].filter(Boolean).join(" · ");
       if (card.months_since_visit != null) {
         visitText += " (" + card.months_since_visit + " мес. назад)";
       }
@@ -193,7 +206,7 @@
         ", попыток: " + t.attempts;
     });
     fillList(el.querySelector(".calls"), card.recent_calls || [], function (c) {
-      var when = c.start_ts ? new Date(c.start_ts * 1000).toLocaleString("ru-RU") : "";
+      var when = c.start_ts ? fmtMoment(new Date(c.start_ts * 1000)) : "";
       return when + " · " + (DISPOSITION_LABELS[c.disposition] || c.disposition) +
         (c.agent ? " · доб. " + c.agent : "");
     });
