@@ -230,7 +230,15 @@ def drop_schema(base_url: str, schema: str) -> None:
 # -- one run --------------------------------------------------------------------------------
 
 
-def run(base_url: str, *, tasks: int, processes: int, concurrent: int, outcomes: list[str]) -> int:
+def run(
+    base_url: str,
+    *,
+    tasks: int,
+    processes: int,
+    concurrent: int,
+    outcomes: list[str],
+    simulators: int = 1,
+) -> int:
     """Seed, start the simulator and the dialers, time the drain; return duplicates found."""
     db_url, schema = fresh_schema(base_url)
     ctx = multiprocessing.get_context("spawn")
@@ -238,15 +246,20 @@ def run(base_url: str, *, tasks: int, processes: int, concurrent: int, outcomes:
         upgrade(db_url)
         seed(db_url, tasks)
         stop = ctx.Event()
-        parent, child = ctx.Pipe()
-        sim = ctx.Process(target=simulator_main, args=(outcomes, child, stop), daemon=True)
-        sim.start()
-        port = parent.recv()
+        sims = []
+        for _ in range(min(simulators, processes)):
+            parent, child = ctx.Pipe()
+            sim = ctx.Process(target=simulator_main, args=(outcomes, child, stop), daemon=True)
+            sim.start()
+            sims.append((sim, parent, parent.recv()))
         ready = ctx.Barrier(processes + 1)
         go = ctx.Event()
         out: Any = ctx.Queue()
         dialers = [
-            ctx.Process(target=dialer_entry, args=(out, db_url, port, n, concurrent, ready, go))
+            ctx.Process(
+                target=dialer_entry,
+                args=(out, db_url, sims[n % len(sims)][2], n, concurrent, ready, go),
+            )
             for n in range(processes)
         ]
         for each in dialers:
@@ -259,8 +272,13 @@ def run(base_url: str, *, tasks: int, processes: int, concurrent: int, outcomes:
         if any(isinstance(r, str) for r in results):
             raise RuntimeError("; ".join(r for r in results if isinstance(r, str)))
         stop.set()
-        sent_per_task, sim_cpu = parent.recv()
-        sim.join(10)
+        sent_per_task: Counter[str] = Counter()
+        sim_cpu: list[float] = []
+        for sim, parent, _ in sims:
+            sent, cpu = parent.recv()
+            sent_per_task.update(sent)
+            sim_cpu.append(round(cpu, 1))
+            sim.join(10)
         start = min(r[1] for r in results)
         wall = max(r[2] for r in results) - start
         cycles = sum(r[0] for r in results)
@@ -272,8 +290,8 @@ def run(base_url: str, *, tasks: int, processes: int, concurrent: int, outcomes:
             f"originates {sum(sent_per_task.values())} for {len(sent_per_task)} tasks; "
             f"duplicates: {dup_originates} originates, {more} tasks with 2+ attempts; "
             f"unfinished attempts {unfinished}; tasks with one attempt {once}/{tasks}; "
-            f"CPU s: dialers {[round(r[3], 1) for r in results]}, simulator {sim_cpu:.1f} "
-            f"(whole run)",
+            f"CPU s: dialers {[round(r[3], 1) for r in results]}, "
+            f"simulator(s) {sim_cpu} (whole run)",
             flush=True,
         )
         return dup_originates + more + (tasks - once)
@@ -288,6 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--concurrent", type=int, default=40, help="originates per dialer")
     parser.add_argument(
+        "--simulators",
+        type=int,
+        default=1,
+        help="simulator processes, dialers spread over them (default 1: one Asterisk); the "
+        "simulator is one Python process, more of them stand for Asterisk's own threads",
+    )
+    parser.add_argument(
         "--outcomes",
         default="busy,no_answer",
         help="recorded outcomes the simulator plays in turn (busy, no_answer, answered)",
@@ -295,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if make_url(args.db).get_backend_name() != "postgresql":
         parser.error("the dialer benchmark needs PostgreSQL (--db postgresql+psycopg://…)")
-    if args.tasks < 1 or args.concurrent < 1 or min(args.processes) < 1:
-        parser.error("--tasks, --concurrent and --processes must be at least 1")
+    if min(args.tasks, args.concurrent, args.simulators, *args.processes) < 1:
+        parser.error("--tasks, --concurrent, --processes and --simulators must be at least 1")
     outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
     bad = set(outcomes) - {"busy", "no_answer", "answered"}
     if not outcomes or bad:
@@ -309,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             processes=processes,
             concurrent=args.concurrent,
             outcomes=outcomes,
+            simulators=args.simulators,
         )
     print("exactly once: " + ("yes" if problems == 0 else f"NO ({problems} problems)"))
     return 0 if problems == 0 else 1
