@@ -226,6 +226,8 @@ async def _clinic(
             settings, notifier=FanoutNotifier(*notifiers), store_calls=True
         )
         metrics.watch_ami(lambda: process.client.stats)
+        if process.writer is not None:
+            watch_store_writer(metrics, process.writer)  # backlog while the database is away
         if panel is not None and panel.live is not None:
             panel.live.commands.bind(process.client)  # the panel's QueuePause uses this link
         loop = asyncio.get_running_loop()
