@@ -250,7 +250,16 @@ def claim_due_tasks(
         return []
     priority = case((Task.reason.in_(sorted(DROPPED_CALL_REASONS)), 0), else_=1)
     query = (
-        select(Task)
+        select(
+            Task.id,
+            Task.phone,
+            Task.reason,
+            Task.kind,
+            Task.attempts,
+            Task.opened_at,
+            Task.due_at,
+            Task.assigned_extension,
+        )
         .outerjoin(TaskLease, TaskLease.task_id == Task.id)
         .where(
             Task.status == queries.TASK_OPEN,
@@ -261,36 +270,58 @@ def claim_due_tasks(
         # Over-fetch a little: some rows may turn out leased or excluded below.
         .limit(limit + len(exclude_phones))
         .with_for_update(skip_locked=True, of=Task)
-        .execution_options(populate_existing=True)
     )
-    tasks = [t for t in session.scalars(query) if t.phone not in exclude_phones]
+    # Plain rows, plain statements: this runs for every batch the dialer claims.
+    connection = session.connection()
+    tasks = [t for t in connection.execute(query) if t.phone not in exclude_phones]
     if not tasks:
         return []
     # Read the leases again: this statement sees leases committed after the one above began.
-    leases = {
-        lease.task_id: lease
-        for lease in session.scalars(
-            select(TaskLease)
-            .where(TaskLease.task_id.in_([t.id for t in tasks]))
-            .execution_options(populate_existing=True)
+    leases = dict(
+        connection.execute(
+            select(TaskLease.task_id, TaskLease.lease_until).where(
+                TaskLease.task_id.in_([t.id for t in tasks])
+            )
         )
-    }
-    chosen = [t for t in tasks if t.id not in leases or leases[t.id].lease_until <= now][:limit]
+        .tuples()
+        .all()
+    )
+    chosen = [t for t in tasks if t.id not in leases or leases[t.id] <= now][:limit]
+    if not chosen:
+        return []
     unfinished = _unfinished_attempts_of(session, task_ids=[t.id for t in chosen])
-    claimed = [
-        _take_lease(
-            session,
-            task,
-            worker_id=worker_id,
-            now=now,
-            lease_s=lease_s,
-            lease=leases.get(task.id),
-            unfinished=unfinished.get(task.id, ()),
+    until = now + timedelta(seconds=lease_s)
+    fresh = [t.id for t in chosen if t.id not in leases]
+    expired = [t.id for t in chosen if t.id in leases]
+    if fresh:
+        connection.execute(
+            insert(TaskLease),
+            [
+                {"task_id": i, "claimed_by": worker_id, "claimed_at": now, "lease_until": until}
+                for i in fresh
+            ],
         )
-        for task in chosen
+    if expired:
+        connection.execute(
+            update(TaskLease)
+            .where(TaskLease.task_id.in_(expired))
+            .values(claimed_by=worker_id, claimed_at=now, lease_until=until, action_id=None)
+        )
+    return [
+        ClaimedTask(
+            task_id=t.id,
+            phone=t.phone,
+            reason=t.reason,
+            kind=t.kind,
+            attempts=t.attempts,
+            opened_at=t.opened_at,
+            due_at=t.due_at,
+            lease_until=until,
+            unfinished=unfinished.get(t.id, ()),
+            assigned_extension=t.assigned_extension,
+        )
+        for t in chosen
     ]
-    session.flush()
-    return claimed
 
 
 def claim_task(
