@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     union_all,
 )
@@ -269,6 +270,11 @@ def load_figures(
     """Return every dashboard figure of the period, aggregated by the database."""
     options = options or ReportOptions()
     postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # These aggregates run for a fraction of a second to a few seconds: compiling them
+        # (JIT, on by default above a cost threshold) costs more than it saves. This
+        # transaction only.
+        session.execute(text("SET LOCAL jit = off"))
     local = _LocalClock(period, postgres=postgres)
     cells, p90 = _call_counts(session, period=period, local=local, options=options)
     if p90 is None:

@@ -16,6 +16,8 @@ from callcenter.errors import (
     TaskAlreadyClaimed,
     UnknownCaller,
 )
+from callcenter.reports.figures import BadPeriod
+from callcenter.store.reports import BadCursor
 from callcenter.store.users import BadOutcome, UserError
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ STATUS_BY_ERROR: dict[type[CallcenterError], int] = {
     ConsentMissing: 409,
     TaskAlreadyClaimed: 409,
     BadOutcome: 400,
+    BadPeriod: 400,
+    BadCursor: 400,
     UserError: 400,
     ConfigError: 500,
 }
