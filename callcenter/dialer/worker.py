@@ -1,6 +1,7 @@
 """The dialer: claim a due task, check the rules, Originate, wait for the outcome, record it.
 
-One sweep (``Dialer.run_once``):
+One batch (``Dialer.run_once``); a periodic sweep (``run_sweep``) runs ``Dialer.drain``, which
+claims the next batch as soon as half the originate slots are free, until nothing is due:
 
 1. Claim due tasks with a lease (``store.dialer.claim_due_tasks``: SKIP LOCKED on PostgreSQL,
    one writer on SQLite), at most as many as there are free operators and free originate slots
@@ -8,9 +9,11 @@ One sweep (``Dialer.run_once``):
 2. A claimed task with an attempt left unfinished under an expired lease is *not* dialled
    again: the stored call carrying its ``CALLBACK_TASK`` gives the outcome (or ``unknown``).
 3. Rules before any I/O: working hours (``tasks.schedule``; out of hours → due at the next
-   slot), consent (refused → status ``refused`` with the consent's reason), a dialable number (else
-   closed ``undialable``), a free operator (the tracker's ``OperatorStateChanged``: nobody on a
-   call, ringing or in wrap-up is rung).
+   slot), consent for the kind the clinic settings give the task's reason (refused → status
+   ``refused`` with the consent's reason), a dialable number (else closed ``undialable``), a
+   free operator (the tracker's ``OperatorStateChanged``: nobody on a call, ringing or in
+   wrap-up is rung). A task an operator took (``assigned_extension``) is rung operator first
+   to that extension only, and waits while that operator is busy.
 4. Consent is asked again immediately before the Originate is sent: a withdrawal made a second
    earlier wins.
 5. The attempt row is written *before* the Originate is sent, so a crash after sending leaves
@@ -20,7 +23,10 @@ One sweep (``Dialer.run_once``):
    (``dialer.outcome``), then ``tasks.schedule.decide_after_attempt`` closes or reschedules.
 
 Concurrency: the dialer lives on the AMI client's event loop and learns events through
-``DialerTrackingListener``; database work runs in worker threads (``asyncio.to_thread``).
+``DialerTrackingListener``; database work runs in worker threads. The concurrent dials share
+their transactions (``Batcher``): the consent checks, the last check plus the attempt rows
+(steps 4–5) and the outcomes of all dials that reach that step together are one transaction
+each, so the database cost per call falls as the load rises.
 """
 
 from __future__ import annotations

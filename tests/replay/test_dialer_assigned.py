@@ -1,7 +1,9 @@
-"""Taken tasks (rung to their operator only, operator first; they wait when that operator is
-busy) and the drain sweep (everything due, within the cap). A task an operator took: the
-sweep rings that operator only, operator first, and waits for
-them when they are busy (it is never offered to another operator)."""
+"""Taken tasks and the drain sweep.
+
+A task an operator took is rung to that operator only, operator first, and waits while they
+are busy (it is never offered to another operator); ``drain`` dials everything due within the
+originate cap.
+"""
 
 from __future__ import annotations
 
