@@ -218,7 +218,10 @@ def test_click_to_call_reuses_the_numbers_open_task(session_factory):
 
 @pytest.mark.parametrize("phone", ["", "anonymous", "abc", "123", "+7903,1"])
 def test_click_to_call_to_an_undialable_number_is_refused(session_factory, phone):
-    with session_factory() as session, pytest.raises(BadTaskRequest, match="not a number that can be dialled"):
+    with (
+        session_factory() as session,
+        pytest.raises(BadTaskRequest, match="not a number that can be dialled"),
+    ):
         callbacks.request_call(session, phone=phone, extension="101", by="anna", now=NOW)
     with session_factory() as session:
         assert session.scalars(select(Task)).all() == []
