@@ -20,7 +20,7 @@ from callcenter.playbook.model import (
     Playbook,
     Script,
 )
-from callcenter.playbook.text import check_template, placeholders_in
+from callcenter.playbook.text import check_template, marketing_word, placeholders_in
 
 #: The scripts shipped with the package; a clinic's edits are stored versions on top of them.
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
@@ -282,6 +282,14 @@ def _parse_line(raw: Any, *, doc: _Doc, start: int, what: str) -> Line | None:
             f"segments must be a list of {', '.join(sorted(SEGMENTS))}",
             line=doc.key_line("segments", start=start),
         )
+    if marketing is False:
+        offer = next((w for t in (text, fallback) if t and (w := marketing_word(t))), None)
+        if offer is not None:
+            doc.problem(
+                f"'{offer}' makes this an offer: mark it marketing = true (said only with"
+                " the patient's marketing consent)",
+                line=doc.find(offer, start=start),
+            )
     for template in (text, fallback):
         for problem in check_template(template or ""):
             doc.problem(problem.message, line=doc.find(problem.needle, start=start))

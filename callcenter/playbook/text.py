@@ -13,6 +13,12 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _FIELD = re.compile(r"[a-z_]+")
 # Russian patronymics (and the Turkic «оглы»/«кызы» written as a separate word).
 _PATRONYMIC = re.compile(r"(вич|вна|чна|ична|инична|оглы|кызы)$", re.IGNORECASE)
+# Words of an offer: a line with one is marketing and needs the patient's marketing consent.
+_MARKETING_WORDS = re.compile(
+    r"\b(скидк\w*|акци[яиюей]\w*|бесплатн\w*|подар\w*|промокод\w*|спецпредложени\w*"
+    r"|распродаж\w*|кэшбэк\w*|кешбэк\w*)|\d+\s*%",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +71,18 @@ def check_template(template: str) -> list[TemplateProblem]:
             )
             break
     return problems
+
+
+def marketing_word(text: str) -> str | None:
+    """Return the first word that makes the text an offer (a discount, a promotion), or None.
+
+    >>> marketing_word("На повторный визит действует скидка 10 %")
+    'скидка'
+    >>> marketing_word("Нет ли боли, отёка, температуры?") is None
+    True
+    """
+    match = _MARKETING_WORDS.search(text)
+    return match.group(0) if match else None
 
 
 def fill(template: str, *, values: Mapping[str, str]) -> str:

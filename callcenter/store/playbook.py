@@ -121,6 +121,14 @@ def current_playbook(session: Session, *, scripts_dir: Path = SCRIPTS_DIR) -> Pl
     return build_playbook(_current_sources(session, scripts_dir=scripts_dir).values())
 
 
+def current_sources(session: Session, *, scripts_dir: Path = SCRIPTS_DIR) -> dict[str, Source]:
+    """Return the documents in force by script id: the latest valid stored version, else the file.
+
+    A document's ``name`` says which: the file's path, or «<id> version <n> by <author>».
+    """
+    return _current_sources(session, scripts_dir=scripts_dir)
+
+
 def _current_sources(session: Session, *, scripts_dir: Path) -> dict[str, Source]:
     sources = read_sources(scripts_dir)
     latest = (
