@@ -369,4 +369,6 @@ def _settings_context(
         "history": history,
         "timezone": current.tz,
     }
+
+
 from web.admin import scripts as _scripts  # noqa: E402, F401
