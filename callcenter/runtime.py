@@ -204,6 +204,7 @@ async def _clinic(
     """
     from callcenter.dialer.on_demand import register_on_demand_tasks
     from callcenter.dialer.worker import DialResult, build_dialer_process, run_sweep
+    from callcenter.followup_jobs import register_followup_tasks
     from callcenter.jobs import SWEEP_SCHEDULE, build_huey
     from callcenter.maintenance import register_maintenance_tasks
     from callcenter.speech.jobs import TranscriptionNotifier, register_speech_tasks
@@ -258,6 +259,7 @@ async def _clinic(
         register_maintenance_tasks(
             huey, settings, transcribe=speech.transcribe_call if transcribe else None
         )
+        register_followup_tasks(huey, settings)
         consumer = EmbeddedConsumer(
             huey, workers=settings.worker_threads, worker_type="thread", periodic=True
         )

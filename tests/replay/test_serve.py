@@ -77,6 +77,10 @@ def test_serve_stores_the_missed_call_and_its_embedded_worker_calls_back(db_url,
                 demo=True,
             )
             async with _clinic(settings, out=out, with_web=False, transcribe=False) as clinic:
+                # The embedded worker runs what `callcenter worker` runs.
+                registered = " ".join(clinic.consumer.huey._registry._registry)
+                for job in ("dialer_sweep", "dialer_dial_now", "retention", "followup"):
+                    assert job in registered, registered
                 await clinic.process.start()
                 try:
                     await wait_until(
