@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     Interval,
     Select,
+    String,
     and_,
     case,
     cast,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -56,8 +58,8 @@ from callcenter.reports.figures import (
     call_figures,
     compute_figures,
     drop_figures,
+    percentile,
     summarize_gaps,
-    summarize_tasks,
     tag_figures,
 )
 from callcenter.store.models import AmiGap, Call, CallLeg, Task, TaskAttempt, TaskEvent
@@ -667,53 +669,24 @@ def _drop_figures(
     )
     first_attempt = attempts.c.first
     first_answer = attempts.c.answer
-    if not postgres:
-        # SQLite: one row per task (its first attempt and first answer), rules in Python.
-        query = select(
-            Task.id,
-            Task.phone,
-            Task.reason,
-            Task.status,
-            Task.opened_at,
+    contact_close = case(
+        (
+            and_(Task.close_reason.in_(sorted(CONTACT_CLOSE_REASONS)), Task.closed_at.is_not(None)),
             Task.closed_at,
-            Task.close_reason,
-            first_attempt.label("first_attempt"),
-            first_answer.label("first_answer"),
         )
-        query = query.outerjoin(attempts, attempts.c.task_id == Task.id).where(in_period)
-        tasks = [
-            TaskRow(
-                task_id=task_id,
-                phone=phone,
-                reason=reason,
-                status=status,
-                opened_at=opened_at,
-                closed_at=closed_at,
-                close_reason=close_reason,
-                attempts=tuple(
-                    AttemptRow(started_at=at, outcome=outcome)
-                    for at, outcome in ((first, None), (answer, "answered"))
-                    if at is not None
-                ),
-            )
-            for (
-                task_id,
-                phone,
-                reason,
-                status,
-                opened_at,
-                closed_at,
-                close_reason,
-                first,
-                answer,
-            ) in session.execute(query)
-        ]
-        return summarize_tasks(
-            tasks,
-            load_booking_rows(session, period=period, options=options),
-            dropped_calls=dropped,
-            with_task=with_task or 0,
+    )
+    if not postgres:
+        return _drop_figures_sqlite(
+            session,
+            period=period,
             options=options,
+            in_period=in_period,
+            first_attempt=first_attempt,
+            first_answer=first_answer,
+            contact_close=contact_close,
+            attempts=attempts,
+            dropped=dropped,
+            with_task=with_task or 0,
         )
     window = timedelta(days=options.win_back_days)
     until = period.end + window
@@ -746,12 +719,6 @@ def _drop_figures(
                 bookings.c.at <= Task.opened_at + literal(window, Interval()),
             )
             .exists(),
-        )
-    )
-    contact_close = case(
-        (
-            and_(Task.close_reason.in_(sorted(CONTACT_CLOSE_REASONS)), Task.closed_at.is_not(None)),
-            Task.closed_at,
         )
     )
     per_task = (
@@ -801,6 +768,92 @@ def _drop_figures(
         to_contact=(_maybe_float(c50), _maybe_float(c90)),
         reached=reached,
         won_back=won or 0,
+        still_open=still_open,
+        unreachable=unreachable,
+    )
+
+
+def _sqlite_micros_between(later: Any, earlier: Any) -> ColumnElement[int]:
+    """Return SQL of ``later - earlier`` in whole microseconds, from SQLite's stored text.
+
+    SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds by strftime, plus the six digits.
+    Integers throughout, so ``micros / 1_000_000`` is exactly ``timedelta.total_seconds()``.
+    """
+
+    def micros(value: Any) -> ColumnElement[int]:
+        seconds = cast(func.strftime("%s", value), Integer) * 1_000_000
+        return seconds + cast(func.substr(value, 21, 6), Integer)
+
+    return micros(later) - micros(earlier)
+
+
+def _drop_figures_sqlite(
+    session: Session,
+    *,
+    period: Period,
+    options: ReportOptions,
+    in_period: ColumnElement[bool],
+    first_attempt: Any,
+    first_answer: Any,
+    contact_close: Any,
+    attempts: Any,
+    dropped: int,
+    with_task: int,
+) -> DropFigures:
+    """Return the drop figures on SQLite: delays in SQL, percentiles and wins in Python.
+
+    The rules are ``figures.summarize_tasks``'; no datetime is parsed except a task's opening
+    time when its number booked at all.
+    """
+    contact = case(
+        (first_answer.is_(None), contact_close),
+        (contact_close.is_(None), first_answer),
+        # The same text format throughout: text order is time order.
+        (first_answer <= contact_close, first_answer),
+        else_=contact_close,
+    )
+    query = (
+        select(
+            Task.phone,
+            Task.status,
+            Task.close_reason,
+            type_coerce(Task.opened_at, String),
+            _sqlite_micros_between(first_attempt, Task.opened_at),
+            _sqlite_micros_between(contact, Task.opened_at),
+        )
+        .outerjoin(attempts, attempts.c.task_id == Task.id)
+        .where(in_period)
+    )
+    booked: dict[str, list[datetime]] = defaultdict(list)
+    for booking in load_booking_rows(session, period=period, options=options):
+        booked[booking.phone].append(booking.at)
+    window = timedelta(days=options.win_back_days)
+    to_attempt: list[float] = []
+    to_contact: list[float] = []
+    n = won = still_open = unreachable = 0
+    for phone, status, close_reason, opened_text, attempt_us, contact_us in session.execute(query):
+        n += 1
+        if attempt_us is not None:
+            to_attempt.append(attempt_us / 1_000_000)
+        if contact_us is not None:
+            to_contact.append(max(0.0, contact_us / 1_000_000))
+        if phone in booked:
+            opened = datetime.fromisoformat(opened_text).replace(tzinfo=UTC)
+            if any(opened <= at <= opened + window for at in booked[phone]):
+                won += 1
+        if status == "open":
+            still_open += 1
+        elif close_reason == "unreachable":
+            unreachable += 1
+    return drop_figures(
+        dropped_calls=dropped,
+        with_task=with_task,
+        tasks=n,
+        attempted=len(to_attempt),
+        to_attempt=(percentile(to_attempt, 0.5), percentile(to_attempt, 0.9)),
+        to_contact=(percentile(to_contact, 0.5), percentile(to_contact, 0.9)),
+        reached=len(to_contact),
+        won_back=won,
         still_open=still_open,
         unreachable=unreachable,
     )

@@ -174,7 +174,7 @@ def _random_calls(session_factory, make_call, *, n: int, seed: int) -> None:
         tasks = list(s.query(Task))
         for task in tasks:
             for k in range(rng.randrange(4)):
-                at = task.opened_at + timedelta(minutes=15 * (k + 1) + rng.randrange(4) * 0.25)
+                at = task.opened_at + timedelta(minutes=15 * (k + 1), seconds=rng.randrange(8) / 8)
                 outcome = rng.choice(("answered", "no_answer", "busy", None))
                 s.add(TaskAttempt(task_id=task.id, started_at=at, ended_at=at, outcome=outcome))
             if rng.random() < 0.5:
