@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Float,
     Integer,
@@ -341,13 +342,14 @@ class _LocalClock:
                 *((Call.start_ts < until, literal(value, Float)) for until, value in offsets[:-1]),
                 else_=literal(offsets[-1][1], Float),
             )
-        seconds = Call.start_ts + offset
-        self.day_no = self._floor(seconds / 86400.0)
-        self.hour = self._floor(seconds / 3600.0) - self.day_no * 24
+        # Whole local seconds first, then integer arithmetic: day and hour always agree.
+        seconds = self._floor(Call.start_ts + offset)
+        self.day_no = seconds // 86400
+        self.hour = (seconds % 86400) // 3600
 
     def _floor(self, value: ColumnElement[float]) -> ColumnElement[int]:
         if self.postgres:
-            return cast(func.floor(value), Integer)
+            return cast(func.floor(value), BigInteger)
         # SQLite truncates toward zero, which is the floor for times after 1970.
         return cast(value, Integer)
 
