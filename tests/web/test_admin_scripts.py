@@ -13,10 +13,11 @@ from markupsafe import escape
 from callcenter.calls.effects import AgentRinging
 from callcenter.playbook.loader import SCRIPTS_DIR
 from callcenter.store.audit import list_access
+from callcenter.store.models_playbook import ScriptVersion
 from callcenter.store.playbook import list_versions
 from tests.web.conftest import csrf_of, login, socket_for
 from web import notifier_for
-from web.admin.scripts import russian_problem
+from web.admin.scripts import MAX_TEXT, russian_problem
 
 SHIPPED_UNKNOWN = (SCRIPTS_DIR / "inbound_unknown.toml").read_text(encoding="utf-8")
 SHIPPED_KNOWN = (SCRIPTS_DIR / "inbound_known.toml").read_text(encoding="utf-8")
@@ -343,3 +344,37 @@ def test_every_loader_message_reads_in_russian() -> None:
     assert russian_problem(english[0], name="x (new version)").line == 3
     other = russian_problem("/s/no_show.toml:3: situation 'a' already has script 'b' (c)", name="x")
     assert (other.line, other.where) == (None, "no_show.toml, строка 3")
+
+
+def test_a_stored_version_failing_todays_checks_is_flagged(supervisor_client, factory) -> None:
+    """A version saved before a rule existed (here: an unmarked offer) is not in force."""
+    text = _with_line(SHIPPED_UNKNOWN, "Сегодня скидка на осмотр!")
+    with factory.begin() as s:
+        s.add(
+            ScriptVersion(
+                script_id="inbound_unknown",
+                version=1,
+                text=text,
+                author="vera",
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+                comment="до новых правил",
+            )
+        )
+    listing = _page(supervisor_client.get("/admin/scripts"))
+    row = listing.split('<tr data-key="inbound_unknown">')[1].split("</tr>")[0]
+    assert "не действует" in row
+    page = _page(supervisor_client.get("/admin/scripts/inbound_unknown"))
+    assert "Последняя версия 1 не проходит нынешние проверки" in page
+    assert "Сегодня скидка" not in page.split('id="script-preview"')[1]  # the file is shown
+    fixed = _with_line(SHIPPED_UNKNOWN, "Спасибо за звонок!")
+    assert _save(supervisor_client, "inbound_unknown", fixed).status_code == 302  # base is 1
+    page = _page(supervisor_client.get("/admin/scripts/inbound_unknown"))
+    assert "не проходит нынешние проверки" not in page
+
+
+def test_an_overlong_text_is_refused(supervisor_client, factory) -> None:
+    text = _with_line(SHIPPED_UNKNOWN, "Здравствуйте. " * (MAX_TEXT // 10))
+    r = _save(supervisor_client, "inbound_unknown", text)
+    assert r.status_code == 400
+    assert f"Текст длиннее {MAX_TEXT} символов." in _page(r)
+    assert _versions(factory, "inbound_unknown") == []

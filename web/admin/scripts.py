@@ -163,6 +163,8 @@ _WITH_LINE = re.compile(r"^(?P<name>.*?):(?P<line>\d+): (?P<message>.*)$", re.DO
 _WITHOUT_LINE = re.compile(r"^(?P<name>[^:]*): (?P<message>.*)$", re.DOTALL)
 #: Longest comment kept with a version.
 MAX_COMMENT = 500
+#: Longest script text (the longest shipped one is about 2 000 characters).
+MAX_TEXT = 50_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +221,8 @@ def scripts_list() -> str:
         info = {
             "key": key,
             "version": stored.version if stored else 0,
+            # A stored version failing today's checks is not what operators get: the file is.
+            "in_force": stored is None or stored.text == sources[key].text,
             "author": stored.author if stored else "",
             "at": local_time(stored.created_at, tz) if stored else "",
             "comment": stored.comment if stored else "",
@@ -267,11 +271,29 @@ def script_edit(key: str) -> str:
 
     shipped = _shipped_or_404(key)
     with db()() as s:
-        text, base = _text_in_force(s, key, shipped)
+        text, in_force, latest = _text_in_force(s, key, shipped)
         history = _history(s, key)
     saved = request.args.get("saved", type=int)
     message = f"Сохранено как версия {saved}." if saved else None
-    return _editor(key, text=text, base=base, comment="", history=history, message=message)
+    problems = []
+    if in_force != latest:
+        problems.append(
+            Problem(
+                line=None,
+                where=None,
+                message=f"Последняя версия {latest} не проходит нынешние проверки, поэтому "
+                "операторы видят исходный текст (он и показан). Исправьте и сохраните.",
+            )
+        )
+    return _editor(
+        key,
+        text=text,
+        base=str(latest),
+        comment="",
+        history=history,
+        message=message,
+        warnings=problems,
+    )
 
 
 @bp.post("/scripts/<key>")
@@ -290,6 +312,10 @@ def script_save(key: str) -> Response | tuple[str, int] | str:
     problems: list[Problem] = []
     if not text.strip():
         problems.append(Problem(line=None, where=None, message="Текст сценария пуст."))
+    elif len(text) > MAX_TEXT:
+        problems.append(
+            Problem(line=None, where=None, message=f"Текст длиннее {MAX_TEXT} символов.")
+        )
     if len(comment) > MAX_COMMENT:
         problems.append(
             Problem(
@@ -434,10 +460,16 @@ def _latest_number(session: Session, key: str) -> int:
     return int(latest or 0)
 
 
-def _text_in_force(session: Session, key: str, shipped: Source) -> tuple[str, str]:
-    """Return the text operators get now and the latest version number (the edit's base)."""
+def _text_in_force(session: Session, key: str, shipped: Source) -> tuple[str, int, int]:
+    """Return the text operators get now, its version (0: the shipped file) and the latest one.
+
+    The latest stored version is in force unless it fails today's checks (then the file is).
+    """
     source = current_sources(session).get(key, shipped)
-    return source.text, str(_latest_number(session, key))
+    latest = _latest_number(session, key)
+    stored = get_version(session, script_id=key, version=latest) if latest else None
+    in_force = latest if stored is not None and stored.text == source.text else 0
+    return source.text, in_force, latest
 
 
 def _history(session: Session, key: str) -> list[dict[str, Any]]:
@@ -473,6 +505,7 @@ def _editor(
     history: list[dict[str, Any]],
     message: str | None = None,
     problems: list[Problem] | None = None,
+    warnings: list[Problem] | None = None,
 ) -> str:
     problems = problems or []
     preview = None if problems else _preview(key, text)
@@ -485,6 +518,7 @@ def _editor(
         history=history,
         message=message,
         problems=problems,
+        warnings=warnings or [],
         preview=preview,
         placeholders=[(p, PLACEHOLDER_LABELS.get(p, p)) for p in sorted(PLACEHOLDERS)],
         sample=SAMPLE_DESCRIPTION,
