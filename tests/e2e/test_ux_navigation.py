@@ -49,8 +49,8 @@ SUPERVISOR_PAGES = [
 ]
 OPERATOR_PAGES = [("operator.panel", "/operator/", "Панель оператора", "Звонки", "panel")]
 
-#: Latin words the UI may show: file formats, keys, the clinic's time zone, user names, the
-#: queue's name in Asterisk, the NPS survey's name.
+#: Latin words the UI may show: file formats, keys, user names, the queue's name in Asterisk,
+#: the NPS survey's name.
 ALLOWED_LATIN = {
     "csv",
     "excel",
@@ -58,8 +58,6 @@ ALLOWED_LATIN = {
     "enter",
     "shift",
     "nps",
-    "europe",
-    "moscow",
     "vera",
     "anna",
     "reception",

@@ -104,7 +104,7 @@ def calls_today() -> str:
         rows = [
             {
                 "linkedid": call.linkedid,
-                "time": call.started_at.astimezone(zone).strftime("%H:%M:%S"),
+                "time": call.started_at.astimezone(zone).strftime("%H:%M"),
                 "direction": "входящий" if call.direction == "inbound" else "исходящий",
                 "caller": call.caller or "—",
                 "caller_name": call.caller_name or "",
@@ -363,7 +363,7 @@ def _call_view(call: Call, zone: ZoneInfo) -> dict[str, object]:
         "last_agent": call.last_agent if call.last_agent != call.agent else None,
         "wait_s": round(call.wait_s),
         "recording": call.recording or "",
-        "time": call.started_at.astimezone(zone).strftime("%d.%m.%Y %H:%M:%S"),
+        "time": call.started_at.astimezone(zone).strftime("%d.%m.%Y %H:%M"),
         "direction": "входящий" if call.direction == "inbound" else "исходящий",
         "caller": call.caller or "—",
         "caller_name": call.caller_name or "",

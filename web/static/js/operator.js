@@ -458,6 +458,7 @@
   var cbEmpty = document.getElementById("callbacks-empty");
   var cbError = document.getElementById("callbacks-error");
   var cbCount = document.getElementById("callbacks-count");
+  var cbLoadingNote = document.getElementById("callbacks-loading");
   var cbTemplate = document.getElementById("callback-template");
   var cbLabels = JSON.parse(document.getElementById("callback-labels").textContent);
 
@@ -525,19 +526,32 @@
   }
 
   var cbLoading = null;
+  var cbListError = null;
+  function showListError(text) {
+    cbListError = text;
+    cbError.textContent = text;
+    cbLoadingNote.hidden = true;
+  }
+
   function loadCallbacks() {
     if (cbLoading) { cbLoading.again = true; return; }
     cbLoading = { again: false };
     fetch(panelRoot.dataset.listUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (resp) { return resp.json().then(function (b) { return { ok: resp.ok, body: b }; }); })
       .then(function (r) {
-        if (!r.ok) { cbError.textContent = failText(r, "Список не загружен."); return; }
+        if (!r.ok) { showListError(failText(r, "Список не загружен.")); return; }
+        // The list loads again: its own earlier failure is over (others' messages stay).
+        if (cbListError && cbError.textContent === cbListError) { cbError.textContent = ""; }
+        cbListError = null;
+        cbLoadingNote.hidden = true;
         var items = r.body.items || [];
         cbList.replaceChildren.apply(cbList, items.map(renderCallback));
         cbEmpty.hidden = items.length > 0;
         cbCount.textContent = items.length ? "(" + items.length + ")" : "";
       })
-      .catch(function () { cbError.textContent = "Нет связи с сервером: список не обновлён."; })
+      .catch(function () {
+        showListError("Нет связи с сервером: список не обновлён.");
+      })
       .then(function () {
         var again = cbLoading && cbLoading.again;
         cbLoading = null;
@@ -547,7 +561,7 @@
 
   // The client reconnects by itself (growing delays); each connect re-syncs the live pops.
   var socket = io("/operator", { reconnectionDelayMax: 5000 });
-  setConn("down", "подключение…");
+  setConn("connecting", "подключение…");
   socket.on("connect", function () {
     setConn("up", "на связи");
     refreshState();

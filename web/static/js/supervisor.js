@@ -97,7 +97,7 @@
   }
 
   var socket = io("/supervisor", { reconnectionDelayMax: 5000 });
-  setConn("down", "подключение…");
+  setConn("connecting", "подключение…");
   socket.on("connect", function () { setConn("up", "на связи"); });
   socket.on("disconnect", function () { setConn("down", "нет связи, переподключение…"); });
   socket.on("connect_error", function () { setConn("down", "нет связи, переподключение…"); });

@@ -159,7 +159,7 @@
   setInterval(tick, 1000);
 
   var socket = io("/supervisor", { auth: { board: 1 }, reconnectionDelayMax: 5000 });
-  setConn("down", "подключение…");
+  setConn("connecting", "подключение…");
   socket.on("connect", function () { setConn("up", "на связи"); });
   socket.on("disconnect", function () { setConn("down", "нет связи, переподключение…"); });
   socket.on("connect_error", function () { setConn("down", "нет связи, переподключение…"); });
