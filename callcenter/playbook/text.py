@@ -14,9 +14,10 @@ _FIELD = re.compile(r"[a-z_]+")
 # Russian patronymics (and the Turkic «оглы»/«кызы» written as a separate word).
 _PATRONYMIC = re.compile(r"(вич|вна|чна|ична|инична|оглы|кызы)$", re.IGNORECASE)
 # Words of an offer: a line with one is marketing and needs the patient's marketing consent.
+# A bare percentage is not one («на 100 % безопасно»); a minus one is («−15 % на чистку»).
 _MARKETING_WORDS = re.compile(
     r"\b(скидк\w*|акци[яиюей]\w*|бесплатн\w*|подар\w*|промокод\w*|спецпредложени\w*"
-    r"|распродаж\w*|кэшбэк\w*|кешбэк\w*)|\d+\s*%",
+    r"|распродаж\w*|кэшбэк\w*|кешбэк\w*)|[-−–]\s?\d+\s*%",
     re.IGNORECASE,
 )
 

@@ -12,6 +12,7 @@ from markupsafe import escape
 
 from callcenter.calls.effects import AgentRinging
 from callcenter.playbook.loader import SCRIPTS_DIR
+from callcenter.playbook.text import marketing_word
 from callcenter.store.audit import list_access
 from callcenter.store.models_playbook import ScriptVersion
 from callcenter.store.playbook import list_versions
@@ -378,3 +379,20 @@ def test_an_overlong_text_is_refused(supervisor_client, factory) -> None:
     assert r.status_code == 400
     assert f"Текст длиннее {MAX_TEXT} символов." in _page(r)
     assert _versions(factory, "inbound_unknown") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("Для вас скидка на чистку", "скидка"),
+        ("Акция до конца месяца", "Акция"),
+        ("Первая консультация бесплатно", "бесплатно"),
+        ("−15 % на гигиену", "−15 %"),
+        ("Дарим подарок к визиту", "подарок"),
+        ("Нет ли боли, реакции на лечение?", None),
+        ("Это на 100 % безопасно", None),
+        ("Вы у нас не были уже {months_since_visit}", None),
+    ],
+)
+def test_what_makes_a_line_an_offer(text, word) -> None:
+    assert marketing_word(text) == word
