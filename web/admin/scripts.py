@@ -333,7 +333,7 @@ def script_save(key: str) -> Response | tuple[str, int] | str:
                     line=None,
                     where=None,
                     message="Пока вы редактировали, сценарий изменил другой пользователь "
-                    f"(сейчас действует версия {latest}). Откройте его заново и внесите "
+                    f"(последняя версия теперь {latest}). Откройте его заново и внесите "
                     "изменения ещё раз.",
                 )
             )
@@ -365,8 +365,8 @@ def script_version(key: str, version: int) -> str:
 
     shipped = _shipped_or_404(key)
     with db()() as s:
-        stored = _version_or_404(s, key, version, shipped)
-        previous = _version_or_404(s, key, version - 1, shipped) if stored is not None else None
+        stored = _version_or_404(s, key, version)
+        previous = _version_or_404(s, key, version - 1) if stored is not None else None
         latest = _latest_number(s, key)
     text = stored.text if stored is not None else shipped.text
     before = previous.text if previous is not None else shipped.text
@@ -394,7 +394,7 @@ def script_restore(key: str, version: int) -> Response | tuple[str, int]:
     problems: list[Problem] = []
     new_version: int | None = None
     with db().begin() as s:
-        stored = _version_or_404(s, key, version, shipped)
+        stored = _version_or_404(s, key, version)
         text = stored.text if stored is not None else shipped.text
         label = f"версия {version}" if version else "исходная версия"
         comment = f"Восстановлена {label}"
@@ -441,9 +441,7 @@ def _shipped_or_404(key: str) -> Source:
     return source
 
 
-def _version_or_404(
-    session: Session, key: str, version: int, shipped: Source
-) -> StoredVersion | None:
+def _version_or_404(session: Session, key: str, version: int) -> StoredVersion | None:
     """Return a stored version; None for version 0, the shipped file."""
     if version == 0:
         return None
