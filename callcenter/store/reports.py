@@ -19,7 +19,6 @@ from sqlalchemy import (
     Float,
     Integer,
     Interval,
-    Select,
     String,
     and_,
     case,
@@ -257,7 +256,7 @@ def load_figures_from_rows(
 # --- The dashboard in SQL ----------------------------------------------------------------------
 #
 # The database groups the period's calls by local day, hour and disposition, takes the
-# percentiles (``percentile_disc`` on PostgreSQL, a window-function nearest rank on SQLite)
+# percentiles (``percentile_disc`` on PostgreSQL; on SQLite the waits alone are read and ranked)
 # and aggregates legs, tasks and tags, so only a few thousand small rows reach Python. The
 # pure functions of ``callcenter.reports.figures`` then derive the rates, so every figure is
 # the one ``load_figures_from_rows`` computes over the rows (tests compare the two).
@@ -510,34 +509,19 @@ def _queue_wait_p90(
             else:
                 result[("all", 0)] = float(value)
         return result
-    for level, key in (("day", waits.c.day_no), ("hour", waits.c.hour), ("all", literal(0))):
-        result.update(
-            ((level, int(k)), float(v))
-            for k, v in session.execute(_nearest_rank(waits.c.wait, key, 0.9, waits))
-        )
+    # SQLite has no percentile function, and three window-function sorts cost more than
+    # reading the waits (three numbers a call) and ranking them with ``figures.percentile``.
+    by_key: dict[tuple[str, int], list[float]] = defaultdict(list)
+    everything = by_key[("all", 0)]
+    for day_no, hour, wait in session.execute(select(waits.c.day_no, waits.c.hour, waits.c.wait)):
+        by_key[("day", day_no)].append(wait)
+        by_key[("hour", hour)].append(wait)
+        everything.append(wait)
+    for key, values in by_key.items():
+        value = percentile(values, 0.9)
+        if value is not None:
+            result[key] = value
     return result
-
-
-def _nearest_rank(
-    value: ColumnElement[float], key: ColumnElement[Any], share: float, source: Any
-) -> Select[tuple[Any, Any]]:
-    """Return SQL of (key, the nearest-rank ``share`` percentile of ``value``) per key."""
-    ranked = (
-        select(
-            key.label("key"),
-            value.label("value"),
-            func.row_number().over(partition_by=key, order_by=value).label("rank"),
-            func.count().over(partition_by=key).label("n"),
-        )
-        .select_from(source)
-        .subquery()
-    )
-    # ceil(share * n) with the same double arithmetic as math.ceil in figures.percentile.
-    scaled = literal(share, Float) * ranked.c.n
-    truncated = cast(scaled, Integer)
-    wanted = truncated + case((scaled > truncated, 1), else_=0)
-    target = case((wanted < 1, 1), else_=wanted)
-    return select(ranked.c.key, ranked.c.value).where(ranked.c.rank == target)
 
 
 def _seconds_between(later: Any, earlier: Any, *, postgres: bool) -> ColumnElement[float]:
