@@ -257,7 +257,8 @@ def load_figures_from_rows(
 #
 # The database groups the period's calls by local day, hour and disposition, takes the
 # percentiles (``percentile_disc`` on PostgreSQL; on SQLite the waits alone are read and ranked)
-# and aggregates legs, tasks and tags, so only a few thousand small rows reach Python. The
+# and aggregates legs, tasks and tags, so few small rows reach Python (on SQLite also the
+# waits: three numbers a call). The
 # pure functions of ``callcenter.reports.figures`` then derive the rates, so every figure is
 # the one ``load_figures_from_rows`` computes over the rows (tests compare the two).
 
