@@ -38,6 +38,7 @@ ACTION_LABELS = {
     "retention": "удалил старые записи и расшифровки",
     "export": "выгрузил данные",
     "change_settings": "изменил настройки клиники",
+    "edit_script": "изменил сценарий разговора",
 }
 SUBJECT_KIND_LABELS = {
     "patient": "пациент",
@@ -47,6 +48,7 @@ SUBJECT_KIND_LABELS = {
     "phone_hash": "номер (хеш)",
     "clinic_settings": "настройки клиники",
     "retention": "срок хранения",
+    "script": "сценарий",
 }
 
 
