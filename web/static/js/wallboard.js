@@ -165,3 +165,14 @@
   socket.on("connect_error", function () { setConn("down", "нет связи, переподключение…"); });
   socket.on("board", apply);
 })();
+
+// Full screen for the TV in the hall: the board alone, larger figures; Esc leaves.
+(function () {
+  "use strict";
+
+  var button = document.getElementById("fullscreen");
+  var board = document.getElementById("wallboard-page");
+  if (!button || !board || !document.fullscreenEnabled) { return; }
+  button.hidden = false;
+  button.addEventListener("click", function () { board.requestFullscreen(); });
+})();
