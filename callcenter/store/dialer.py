@@ -50,6 +50,9 @@ from callcenter.tasks.schedule import (
 #: ``normalize_phone`` (pure) remembered: the dialer asks about the same numbers again and again.
 _normalized = functools.lru_cache(maxsize=8192)(normalize_phone)
 
+#: How often a claim looks again when every row it found was leased meanwhile.
+_CLAIM_TRIES = 3
+
 EVENT_ATTEMPT = "attempt"
 EVENT_REFUSED = "refused"
 #: A task whose call consent does not allow; ``close_reason`` holds the consent's reason.
@@ -273,21 +276,27 @@ def claim_due_tasks(
     )
     # Plain rows, plain statements: this runs for every batch the dialer claims.
     connection = session.connection()
-    tasks = [t for t in connection.execute(query) if t.phone not in exclude_phones]
-    if not tasks:
-        return []
-    # Read the leases again: this statement sees leases committed after the one above began.
-    leases = dict(
-        connection.execute(
-            select(TaskLease.task_id, TaskLease.lease_until).where(
-                TaskLease.task_id.in_([t.id for t in tasks])
+    for _ in range(_CLAIM_TRIES):
+        tasks = [t for t in connection.execute(query) if t.phone not in exclude_phones]
+        if not tasks:
+            return []
+        # Read the leases again: this statement sees leases committed after the one above
+        # began.
+        leases = dict(
+            connection.execute(
+                select(TaskLease.task_id, TaskLease.lease_until).where(
+                    TaskLease.task_id.in_([t.id for t in tasks])
+                )
             )
+            .tuples()
+            .all()
         )
-        .tuples()
-        .all()
-    )
-    chosen = [t for t in tasks if t.id not in leases or leases[t.id] <= now][:limit]
-    if not chosen:
+        chosen = [t for t in tasks if t.id not in leases or leases[t.id] <= now][:limit]
+        if chosen:
+            break
+        # Every row found was leased by dialers that committed meanwhile: look again (a new
+        # statement sees their leases), rather than report "nothing due" while plenty is.
+    else:
         return []
     unfinished = _unfinished_attempts_of(session, task_ids=[t.id for t in chosen])
     until = now + timedelta(seconds=lease_s)
