@@ -109,7 +109,7 @@ def test_the_timeline_tells_queue_rings_answer_transfer_and_hang_up(vera):
     ]
     texts = dict(_timeline(page))
     assert "+79857001122" in texts["started"]
-    assert "«reception»: ждал(а) 1.0 с" in texts["queued"]
+    assert "«reception»: ждал(а) 1,0 с" in texts["queued"]
     assert texts["transfer"] == "Слепой перевод от 101 (Иванова Анна) к 102 (Петрова Мария)"
     assert texts["ended"] == "Звонок завершён: отвечен"
     assert "101 → 102 (после перевода)" in page

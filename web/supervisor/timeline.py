@@ -112,7 +112,7 @@ def build_timeline(
             TimelineEntry(
                 _queue_entry(call, legs),
                 "queued",
-                f"В очереди «{call.queue}»: ждал(а) {call.queue_wait_s:.1f} с",
+                f"В очереди «{call.queue}»: ждал(а) {_decimal(call.queue_wait_s)} с",
             )
         )
     answered_legs = [leg for leg in legs if leg.answered_at is not None]
@@ -175,3 +175,12 @@ def _holder_before(answered: Sequence[LegLike], moment: datetime | None) -> LegL
         return None
     earlier = [leg for leg in answered if leg.answered_at is not None and leg.answered_at < moment]
     return max(earlier, key=lambda leg: leg.answered_at or moment, default=None)
+
+
+def _decimal(value: float) -> str:
+    """Return ``value`` with one decimal, as Russian text writes it (a decimal comma).
+
+    >>> _decimal(5.66)
+    '5,7'
+    """
+    return f"{value:.1f}".replace(".", ",")

@@ -84,7 +84,7 @@
   }
 
   function percent(value) {
-    return value === null || value === undefined ? "—" : (value * 100).toFixed(1) + " %";
+    return value === null || value === undefined ? "—" : (value * 100).toFixed(1).replace(".", ",") + " %";
   }
 
   function renderToday() {
@@ -98,7 +98,7 @@
       if (key === "service_level") {
         dd.textContent = percent(value);
       } else if (key === "avg_queue_wait_s") {
-        dd.textContent = value === null ? "—" : value.toFixed(1);
+        dd.textContent = value === null ? "—" : value.toFixed(1).replace(".", ",");
       } else {
         dd.textContent = String(value);
       }
@@ -139,7 +139,7 @@
     alertBox.dataset.count = String(late);
     alertBox.hidden = late === 0;
     if (late) {
-      alertBox.textContent = "Внимание: " + late + " звонящ" + (late === 1 ? "ий ждёт" : "их ждут") +
+      alertBox.textContent = "Внимание: " + late + " звонящ" + (late % 10 === 1 && late % 100 !== 11 ? "ий ждёт" : "их ждут") +
         " дольше " + Math.round(limit) + " с";
     }
   }
