@@ -372,10 +372,8 @@ def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
     """Run one follow-up sweep now (or a dry run) and print what it opened and closed."""
     from datetime import UTC, datetime
 
-    from sqlalchemy.exc import DBAPIError
-
     from callcenter.followup_jobs import run_followup_sweep
-    from callcenter.store.db import create_db_engine, create_session_factory
+    from callcenter.store.db import DatabaseError, create_db_engine, create_session_factory
     from callcenter.tasks.schedule import ClinicSchedule
 
     engine = create_db_engine(args.db or settings.database_url)
@@ -386,7 +384,7 @@ def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
             default_schedule=ClinicSchedule(tz=settings.timezone),
             dry_run=args.dry_run,
         )
-    except DBAPIError as exc:
+    except DatabaseError as exc:
         print(
             f"callcenter followups: database error (is it migrated? `callcenter db upgrade`): "
             f"{exc.orig}",

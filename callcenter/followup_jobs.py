@@ -14,11 +14,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huey import Huey, crontab
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.config import Settings
 from callcenter.store.db import create_db_engine, create_session_factory
@@ -26,6 +24,10 @@ from callcenter.store.dialer import load_clinic_schedule
 from callcenter.store.followups import SweepReport, sweep_followups
 from callcenter.tasks.followups import DEFAULT_RULES, FollowupRules
 from callcenter.tasks.schedule import ClinicSchedule
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+#: What the database driver raises (connection refused, missing table…), for callers outside
+#: the store package, which import no SQLAlchemy (tests/unit/test_import_rules.py).
+DatabaseError = DBAPIError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
