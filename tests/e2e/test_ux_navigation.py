@@ -258,6 +258,11 @@ def test_empty_states_and_keyboard_focus(browser, server):
         assert response is not None and response.status == 400
         assert "Неверный период" in page.text_content("main")
         assert page.locator(".main-nav a").count() == len(SUPERVISOR_PAGES)
+        # A library's English default (405 here) gives way to Russian words.
+        response = page.goto(f"{base}/admin/forget/check")
+        assert response is not None and response.status == 405
+        assert "Ошибка 405" in page.text_content("h1")
+        assert not latin_words(page.inner_text("main"))
         # Keyboard: the first Tab lands on "skip to content", which is then visible and
         # outlined; the next Tabs walk the bar in order.
         page.goto(f"{base}/supervisor/dashboard")
