@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,10 @@ OUTCOME_TAGS = (
     "insurance",
     "thinking",
 )
+#: The objection tags: a reason the patient gives for not booking (``ObjectionFigures``).
+OBJECTION_TAGS = ("price_objection", "thinking", "no_time", "fear")
+#: The tag of a call in which an appointment was agreed.
+BOOKED_TAG = "booked"
 #: The longest period a report covers.
 MAX_PERIOD_DAYS = 366
 
@@ -143,6 +147,7 @@ class CallRow:
     callback_task: str | None = None
     legs: tuple[LegRow, ...] = ()
     tags: tuple[str, ...] = ()  # outcome tags, any source (tagger or supervisor)
+    last_agent: str | None = None  # who had the caller last (after transfers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +173,20 @@ class TaskRow:
     close_reason: str | None = None
     drop_linkedids: tuple[str, ...] = ()
     attempts: tuple[AttemptRow, ...] = ()
+    first_call_linkedid: str | None = None  # the call that opened the task
 
 
 @dataclass(frozen=True, slots=True)
 class BookingRow:
-    """The patient with this number booked at ``at`` (an outcome «записан» or a new visit)."""
+    """The patient with this number booked at ``at`` (an outcome «записан» or a new visit).
 
-    phone: str
+    ``linkedid``: the call the booking was made in, when it was one (an operator's outcome, or
+    a call tagged ``booked``, whose ``at`` is the call's start); None for a visit.
+    """
+
+    phone: str | None  # None: a call from a withheld number (only its own call counts)
     at: datetime
+    linkedid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +239,10 @@ class AgentFigures:
     missed: int = 0
     avg_talk_s: float | None = None
     callbacks: int = 0
+    #: Objection calls this administrator handled (``objection_handler``), and of those the
+    #: ones won back (booked on the call or later, see ``ObjectionFigures``).
+    objections: int = 0
+    objections_booked: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +252,59 @@ class TagFigures:
     tag: str
     calls: int = 0
     share: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionFigures:
+    """What happened after the period's calls with an objection tag (``tag``; "all": any).
+
+    Each call counts once per tag it carries (two objections on one call: once under each
+    tag, once under "all"); a tag the tagger and a supervisor both gave counts once.
+
+    * ``calls``: the period's calls (any direction) carrying the tag.
+    * ``booked_on_call``: the call itself booked: it is tagged ``booked``, or an operator
+      recorded the outcome «записан» on it.
+    * ``won_back_later``: not booked on the call, but its number booked afterwards: an
+      operator's «записан» on another call, a visit booked, or a call tagged ``booked``, at a
+      moment after the call's start and at most ``ReportOptions.win_back_days`` after it. A call
+      from a withheld number can only be booked on the call.
+    * ``won_back`` = ``booked_on_call`` + ``won_back_later``; ``won_back_rate`` of ``calls``.
+    * ``with_task``: a follow-up task was opened from the call (a task whose first call it is:
+      the tags' ``objection_followup`` or ``callback_requested``); ``task_reached``: of those,
+      the ones whose task reached the patient (an answered attempt, or closed as reached, as
+      for dropped callers).
+    * ``still_open``: not won back, and its follow-up task is still open.
+    * ``lost``: not won back and no open task (no task, or it closed without a booking).
+      ``won_back + still_open + lost == calls``.
+    """
+
+    tag: str
+    calls: int = 0
+    booked_on_call: int = 0
+    won_back_later: int = 0
+    won_back: int = 0
+    won_back_rate: float | None = None
+    with_task: int = 0
+    task_reached: int = 0
+    still_open: int = 0
+    lost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionCall:
+    """One objection call and what became of it: what both figure paths (rows, SQL) count.
+
+    ``task_open``/``task_reached`` are about the follow-up tasks opened from the call (None when
+    there is none): open if any of them is open, reached if any reached the patient.
+    """
+
+    linkedid: str
+    tags: frozenset[str]
+    handler: str | None
+    booked_on_call: bool
+    won_back_later: bool
+    task_open: bool | None = None
+    task_reached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +326,10 @@ class Figures:
     tags: list[TagFigures] = field(default_factory=list)
     #: Calls of the period with at least one tag (the denominator of ``TagFigures.share``).
     tagged_calls: int = 0
+    #: Each objection tag (``OBJECTION_TAGS``, in that order) and what followed it.
+    objections: list[ObjectionFigures] = field(default_factory=list)
+    #: The calls with any objection tag (``tag`` "all").
+    objections_total: ObjectionFigures = field(default_factory=lambda: ObjectionFigures("all"))
 
 
 def percentile(values: Iterable[float], share: float) -> float | None:
@@ -404,7 +476,8 @@ def summarize_tasks(
     """Return the drop figures of the dropped-caller tasks, given the period's drop counts."""
     booked: dict[str, list[datetime]] = defaultdict(list)
     for booking in bookings:
-        booked[booking.phone].append(booking.at)
+        if booking.phone is not None:
+            booked[booking.phone].append(booking.at)
     to_attempt: list[float] = []
     to_contact: list[float] = []
     n_tasks = attempted = reached = won = still_open = unreachable = 0
@@ -534,6 +607,123 @@ def tag_figures(counts: dict[str, int], *, tagged_calls: int) -> list[TagFigures
     ]
 
 
+def objection_handler(call: CallRow) -> str | None:
+    """Return the administrator an objection call counts for: who had the caller last.
+
+    After a transfer that is the one transferred to (``last_agent``); otherwise the one who
+    answered (``agent``). None (not counted for anyone) when neither is known.
+    """
+    handler = call.last_agent if call.last_agent is not None else call.agent
+    return handler or None
+
+
+def objection_calls(
+    calls: Iterable[CallRow],
+    followups: Iterable[TaskRow],
+    bookings: Iterable[BookingRow],
+    *,
+    options: ReportOptions,
+) -> list[ObjectionCall]:
+    """Return the calls with an objection tag and what became of each (``ObjectionFigures``).
+
+    ``followups``: tasks opened from the period's calls (``TaskRow.first_call_linkedid``);
+    ``bookings``: bookings of any number (outcomes «записан» with their call, visits, calls
+    tagged ``booked``) from the period's start to ``win_back_days`` after its end.
+    """
+    booked_at: dict[str, list[datetime]] = defaultdict(list)
+    booked_calls: set[str] = set()
+    for booking in bookings:
+        if booking.phone is not None:
+            booked_at[booking.phone].append(booking.at)
+        if booking.linkedid is not None:
+            booked_calls.add(booking.linkedid)
+    tasks: dict[str, list[TaskRow]] = defaultdict(list)
+    for task in followups:
+        if task.first_call_linkedid is not None:
+            tasks[task.first_call_linkedid].append(task)
+    window = timedelta(days=options.win_back_days)
+    result = []
+    for call in calls:
+        tags = frozenset(call.tags) & frozenset(OBJECTION_TAGS)
+        if not tags:
+            continue
+        on_call = BOOKED_TAG in call.tags or call.linkedid in booked_calls
+        later = (
+            not on_call
+            and call.phone is not None
+            and any(
+                call.started_at < at <= call.started_at + window for at in booked_at[call.phone]
+            )
+        )
+        own = tasks.get(call.linkedid, [])
+        result.append(
+            ObjectionCall(
+                linkedid=call.linkedid,
+                tags=tags,
+                handler=objection_handler(call),
+                booked_on_call=on_call,
+                won_back_later=later,
+                task_open=any(t.status == "open" for t in own) if own else None,
+                task_reached=any(
+                    _first_contact(t, sorted(t.attempts, key=lambda a: a.started_at)) is not None
+                    for t in own
+                ),
+            )
+        )
+    return result
+
+
+def summarize_objections(
+    calls: Iterable[ObjectionCall],
+) -> tuple[list[ObjectionFigures], ObjectionFigures, dict[str, tuple[int, int]]]:
+    """Return each objection tag's figures, those of any objection, and per administrator
+    ``(objection calls, of those won back)``."""
+    counts: dict[str, dict[str, int]] = {tag: defaultdict(int) for tag in (*OBJECTION_TAGS, "all")}
+    agents: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for call in calls:
+        won = call.booked_on_call or call.won_back_later
+        for tag in (*sorted(call.tags), "all"):
+            c = counts[tag]
+            c["calls"] += 1
+            c["booked_on_call"] += call.booked_on_call
+            c["won_back_later"] += call.won_back_later
+            c["won_back"] += won
+            c["with_task"] += call.task_open is not None
+            c["task_reached"] += call.task_reached
+            c["still_open"] += not won and call.task_open is True
+            c["lost"] += not won and call.task_open is not True
+        if call.handler is not None:
+            agents[call.handler][0] += 1
+            agents[call.handler][1] += won
+    figures = {
+        tag: ObjectionFigures(tag=tag, won_back_rate=_rate(c["won_back"], c["calls"]), **c)
+        for tag, c in counts.items()
+    }
+    total = figures.pop("all")
+    return (
+        [figures[tag] for tag in OBJECTION_TAGS],
+        total,
+        {agent: (n, won) for agent, (n, won) in agents.items()},
+    )
+
+
+def with_objections(
+    agents: Sequence[AgentFigures], per_agent: dict[str, tuple[int, int]]
+) -> list[AgentFigures]:
+    """Return the administrators' figures with their objection counts (new ones added, sorted)."""
+    by_agent = {a.agent: a for a in agents}
+    for agent in per_agent:
+        by_agent.setdefault(agent, AgentFigures(agent=agent))
+    return [
+        replace(
+            by_agent[agent],
+            objections=per_agent.get(agent, (0, 0))[0],
+            objections_booked=per_agent.get(agent, (0, 0))[1],
+        )
+        for agent in sorted(by_agent)
+    ]
+
+
 def compute_figures(
     *,
     period: Period,
@@ -541,11 +731,18 @@ def compute_figures(
     gaps: Iterable[GapRow] = (),
     tasks: Iterable[TaskRow] = (),
     bookings: Iterable[BookingRow] = (),
+    followups: Iterable[TaskRow] = (),
+    booked_calls: Iterable[BookingRow] = (),
     options: ReportOptions | None = None,
     now: datetime | None = None,
 ) -> Figures:
-    """Return every dashboard figure for the period's rows (calls already limited to it)."""
+    """Return every dashboard figure for the period's rows (calls already limited to it).
+
+    ``followups`` and ``booked_calls`` (calls tagged ``booked``, as bookings) serve only the
+    objection figures; these also count ``bookings``.
+    """
     options = options or ReportOptions()
+    bookings = list(bookings)
     zone = period.zone
     by_day: dict[date, list[CallRow]] = {day: [] for day in period.days}
     by_hour: dict[int, list[CallRow]] = {hour: [] for hour in range(24)}
@@ -554,6 +751,9 @@ def compute_figures(
         by_day.setdefault(local.date(), []).append(call)
         by_hour[local.hour].append(call)
     tags, tagged = summarize_tags(calls)
+    objections, objections_total, per_agent = summarize_objections(
+        objection_calls(calls, followups, [*bookings, *booked_calls], options=options)
+    )
     return Figures(
         period=period,
         options=options,
@@ -561,10 +761,12 @@ def compute_figures(
         by_day=[(day, summarize_calls(rows, options=options)) for day, rows in by_day.items()],
         by_hour=[(hour, summarize_calls(rows, options=options)) for hour, rows in by_hour.items()],
         drops=summarize_drops(calls, tasks, bookings, options=options),
-        agents=summarize_agents(calls),
+        agents=with_objections(summarize_agents(calls), per_agent),
         gaps=summarize_gaps(gaps, period=period, now=now or datetime.now(UTC)),
         tags=tags,
         tagged_calls=tagged,
+        objections=objections,
+        objections_total=objections_total,
     )
 
 
@@ -585,6 +787,8 @@ def figures_payload(figures: Figures) -> dict[str, Any]:
         "gaps": asdict(figures.gaps),
         "tags": [asdict(t) for t in figures.tags],
         "tagged_calls": figures.tagged_calls,
+        "objections": [asdict(o) for o in figures.objections],
+        "objections_total": asdict(figures.objections_total),
     }
 
 

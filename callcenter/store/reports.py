@@ -34,15 +34,17 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from callcenter.errors import CallcenterError
 from callcenter.patients.phone import normalize_phone
 from callcenter.reports.figures import (
+    BOOKED_TAG,
     CONTACT_CLOSE_REASONS,
     DROPPED,
     DROPPED_TASK_REASONS,
     MISSED_LEG_OUTCOMES,
+    OBJECTION_TAGS,
     AgentFigures,
     AttemptRow,
     BookingRow,
@@ -52,6 +54,7 @@ from callcenter.reports.figures import (
     Figures,
     GapRow,
     LegRow,
+    ObjectionCall,
     Period,
     ReportOptions,
     TaskRow,
@@ -60,7 +63,9 @@ from callcenter.reports.figures import (
     drop_figures,
     percentile,
     summarize_gaps,
+    summarize_objections,
     tag_figures,
+    with_objections,
 )
 from callcenter.store.models import AmiGap, Call, CallLeg, Task, TaskAttempt, TaskEvent
 from callcenter.store.models_patients import PatientPhone, Visit
@@ -111,6 +116,7 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
         Call.talk_s,
         Call.queue_wait_s,
         Call.callback_task,
+        Call.last_agent,
     ).where(Call.started_at >= period.start, Call.started_at < period.end)
     return [
         CallRow(
@@ -127,6 +133,7 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
             callback_task=callback_task,
             legs=tuple(legs.get(call_id, ())),
             tags=tuple(tags.get(linkedid, ())),
+            last_agent=last_agent,
         )
         for (
             call_id,
@@ -140,6 +147,7 @@ def load_call_rows(session: Session, *, period: Period) -> list[CallRow]:
             talk_s,
             queue_wait_s,
             callback_task,
+            last_agent,
         ) in session.execute(call_query.execution_options(yield_per=_BATCH))
     ]
 
@@ -208,9 +216,9 @@ def load_booking_rows(
     """Return bookings that can win back a drop of the period: outcomes «записан», new visits."""
     until = period.end + timedelta(days=options.win_back_days)
     rows = [
-        BookingRow(phone=phone, at=at)
-        for phone, at in session.execute(
-            select(Call.phone, CallOutcome.at)
+        BookingRow(phone=phone, at=at, linkedid=linkedid)
+        for phone, at, linkedid in session.execute(
+            select(Call.phone, CallOutcome.at, CallOutcome.linkedid)
             .join(Call, Call.linkedid == CallOutcome.linkedid)
             .where(
                 CallOutcome.outcome == "booked",
@@ -233,6 +241,82 @@ def load_booking_rows(
     return rows
 
 
+def _objection_call_ids(period: Period) -> Any:
+    """Return SQL selecting the linkedids of the period's calls with an objection tag."""
+    return (
+        select(CallTag.linkedid)
+        .join(Call, Call.linkedid == CallTag.linkedid)
+        .where(_in_period(period), CallTag.tag.in_(OBJECTION_TAGS))
+    )
+
+
+def load_followup_rows(session: Session, *, period: Period) -> list[TaskRow]:
+    """Return the tasks opened from the period's objection calls, with their attempts."""
+    from_objection = Task.first_call_linkedid.in_(_objection_call_ids(period))
+    attempts: dict[int, list[AttemptRow]] = defaultdict(list)
+    for task_id, started_at, outcome in session.execute(
+        select(TaskAttempt.task_id, TaskAttempt.started_at, TaskAttempt.outcome)
+        .join(Task, Task.id == TaskAttempt.task_id)
+        .where(from_objection)
+    ):
+        attempts[task_id].append(AttemptRow(started_at=started_at, outcome=outcome))
+    query = select(
+        Task.id,
+        Task.phone,
+        Task.reason,
+        Task.status,
+        Task.opened_at,
+        Task.closed_at,
+        Task.close_reason,
+        Task.first_call_linkedid,
+    ).where(from_objection)
+    return [
+        TaskRow(
+            task_id=task_id,
+            phone=phone,
+            reason=reason,
+            status=status,
+            opened_at=opened_at,
+            closed_at=closed_at,
+            close_reason=close_reason,
+            attempts=tuple(attempts.get(task_id, ())),
+            first_call_linkedid=first,
+        )
+        for task_id, phone, reason, status, opened_at, closed_at, close_reason, first in (
+            session.execute(query)
+        )
+    ]
+
+
+def load_booked_call_rows(
+    session: Session, *, period: Period, options: ReportOptions
+) -> list[BookingRow]:
+    """Return the bookings only the objection figures count: calls tagged ``booked`` from the
+    period's start to ``win_back_days`` after its end (``at``: the call's start), and the
+    outcomes «записан» on the period's calls from withheld numbers."""
+    until = period.end + timedelta(days=options.win_back_days)
+    rows = [
+        BookingRow(phone=phone, at=datetime.fromtimestamp(start_ts, UTC), linkedid=linkedid)
+        for phone, start_ts, linkedid in session.execute(
+            select(Call.phone, Call.start_ts, Call.linkedid)
+            .join(CallTag, CallTag.linkedid == Call.linkedid)
+            .where(
+                CallTag.tag == BOOKED_TAG, Call.started_at >= period.start, Call.started_at < until
+            )
+            .distinct()
+        )
+    ]
+    rows += [
+        BookingRow(phone=None, at=at, linkedid=linkedid)
+        for at, linkedid in session.execute(
+            select(CallOutcome.at, CallOutcome.linkedid)
+            .join(Call, Call.linkedid == CallOutcome.linkedid)
+            .where(CallOutcome.outcome == "booked", _in_period(period), Call.phone.is_(None))
+        )
+    ]
+    return rows
+
+
 def load_figures_from_rows(
     session: Session,
     *,
@@ -248,6 +332,8 @@ def load_figures_from_rows(
         gaps=load_gap_rows(session, period=period),
         tasks=load_task_rows(session, period=period),
         bookings=load_booking_rows(session, period=period, options=options),
+        followups=load_followup_rows(session, period=period),
+        booked_calls=load_booked_call_rows(session, period=period, options=options),
         options=options,
         now=now,
     )
@@ -292,6 +378,9 @@ def load_figures(
         by_hour[hour].add(counts)
     dropped = sum(totals.dispositions.get(d, 0) for d in DROPPED)
     tags, tagged = _tag_counts(session, period=period, postgres=postgres)
+    objections, objections_total, per_agent = summarize_objections(
+        _objection_calls(session, period=period, options=options)
+    )
     return Figures(
         period=period,
         options=options,
@@ -307,13 +396,135 @@ def load_figures(
         drops=_drop_figures(
             session, period=period, options=options, dropped=dropped, postgres=postgres
         ),
-        agents=_agent_figures(session, period=period, postgres=postgres),
+        agents=with_objections(
+            _agent_figures(session, period=period, postgres=postgres), per_agent
+        ),
         gaps=summarize_gaps(
             load_gap_rows(session, period=period), period=period, now=now or datetime.now(UTC)
         ),
         tags=tag_figures(tags, tagged_calls=tagged),
         tagged_calls=tagged,
+        objections=objections,
+        objections_total=objections_total,
     )
+
+
+def _objection_calls(
+    session: Session, *, period: Period, options: ReportOptions
+) -> list[ObjectionCall]:
+    """Return the period's objection calls and what became of them (see
+    ``figures.objection_calls``), decided by the database except the win-back window.
+
+    Only the objection calls, their follow-up tasks and the bookings of their numbers are read.
+    """
+    booked_tag = aliased(CallTag)
+    booked_on_call = or_(
+        select(booked_tag.id)
+        .where(booked_tag.linkedid == Call.linkedid, booked_tag.tag == BOOKED_TAG)
+        .correlate(Call)
+        .exists(),
+        select(CallOutcome.id)
+        .where(CallOutcome.linkedid == Call.linkedid, CallOutcome.outcome == "booked")
+        .exists(),
+    )
+    calls: dict[str, dict[str, Any]] = {}
+    for linkedid, phone, start_ts, last_agent, agent, tag, on_call in session.execute(
+        select(
+            Call.linkedid,
+            Call.phone,
+            Call.start_ts,
+            Call.last_agent,
+            Call.agent,
+            CallTag.tag,
+            booked_on_call,
+        )
+        .join(CallTag, CallTag.linkedid == Call.linkedid)
+        .where(_in_period(period), CallTag.tag.in_(OBJECTION_TAGS))
+    ):
+        handler = last_agent if last_agent is not None else agent
+        call = calls.setdefault(
+            linkedid,
+            {
+                "phone": phone,
+                "at": datetime.fromtimestamp(start_ts, UTC),
+                "handler": handler or None,
+                "tags": set(),
+                "on_call": bool(on_call),
+            },
+        )
+        call["tags"].add(tag)
+    if not calls:
+        return []
+    reached = or_(
+        and_(Task.close_reason.in_(sorted(CONTACT_CLOSE_REASONS)), Task.closed_at.is_not(None)),
+        select(TaskAttempt.id)
+        .where(TaskAttempt.task_id == Task.id, TaskAttempt.outcome == "answered")
+        .exists(),
+    )
+    task_open: dict[str, bool] = {}
+    task_reached: dict[str, bool] = {}
+    for linkedid, status, was_reached in session.execute(
+        select(Task.first_call_linkedid, Task.status, reached).where(
+            Task.first_call_linkedid.in_(_objection_call_ids(period))
+        )
+    ):
+        task_open[linkedid] = task_open.get(linkedid, False) or status == "open"
+        task_reached[linkedid] = task_reached.get(linkedid, False) or bool(was_reached)
+    # The bookings of the objection calls' numbers only, from the period's start on.
+    numbers = (
+        select(Call.phone)
+        .join(CallTag, CallTag.linkedid == Call.linkedid)
+        .where(_in_period(period), CallTag.tag.in_(OBJECTION_TAGS), Call.phone.is_not(None))
+    )
+    until = period.end + timedelta(days=options.win_back_days)
+    booked_at: dict[str, list[datetime]] = defaultdict(list)
+    for phone, at in session.execute(
+        select(Call.phone, CallOutcome.at)
+        .join(Call, Call.linkedid == CallOutcome.linkedid)
+        .where(
+            CallOutcome.outcome == "booked",
+            CallOutcome.at >= period.start,
+            CallOutcome.at < until,
+            Call.phone.in_(numbers),
+        )
+    ):
+        booked_at[phone].append(at)
+    for phone, at in session.execute(
+        select(PatientPhone.phone, Visit.booked_at)
+        .join(Visit, Visit.patient_id == PatientPhone.patient_id)
+        .where(
+            Visit.booked_at >= period.start,
+            Visit.booked_at < until,
+            PatientPhone.phone.in_(numbers),
+        )
+    ):
+        booked_at[phone].append(at)
+    for phone, start_ts in session.execute(
+        select(Call.phone, Call.start_ts)
+        .join(CallTag, CallTag.linkedid == Call.linkedid)
+        .where(
+            CallTag.tag == BOOKED_TAG,
+            Call.started_at >= period.start,
+            Call.started_at < until,
+            Call.phone.in_(numbers),
+        )
+    ):
+        booked_at[phone].append(datetime.fromtimestamp(start_ts, UTC))
+    window = timedelta(days=options.win_back_days)
+    return [
+        ObjectionCall(
+            linkedid=linkedid,
+            tags=frozenset(call["tags"]),
+            handler=call["handler"],
+            booked_on_call=call["on_call"],
+            won_back_later=not call["on_call"]
+            and call["phone"] is not None
+            and any(call["at"] < at <= call["at"] + window for at in booked_at[call["phone"]]),
+            task_open=task_open.get(linkedid),
+            task_reached=task_reached.get(linkedid, False),
+        )
+        for linkedid, call in calls.items()
+    ]
 
 
 def _in_period(period: Period) -> ColumnElement[bool]:
@@ -813,7 +1024,8 @@ def _drop_figures_sqlite(
     )
     booked: dict[str, list[datetime]] = defaultdict(list)
     for booking in load_booking_rows(session, period=period, options=options):
-        booked[booking.phone].append(booking.at)
+        if booking.phone is not None:
+            booked[booking.phone].append(booking.at)
     window = timedelta(days=options.win_back_days)
     to_attempt: list[float] = []
     to_contact: list[float] = []
