@@ -229,6 +229,7 @@
     form.elements.outcome.value = value;
     form.querySelectorAll("[data-outcome]").forEach(function (b) {
       b.classList.toggle("chosen", b.dataset.outcome === value);
+      b.setAttribute("aria-pressed", b.dataset.outcome === value ? "true" : "false");
     });
     form.querySelector(".detail-date").hidden = value !== "booked";
     form.querySelector(".detail-time").hidden = value !== "callback_requested";
@@ -259,6 +260,17 @@
       error.textContent = "Выберите итог звонка (клавиши 1–5).";
       return;
     }
+    var outcome = form.elements.outcome.value;
+    if (outcome === "booked" && !form.elements.date.value) {
+      error.textContent = "Укажите дату записи.";
+      form.elements.date.focus();
+      return;
+    }
+    if (outcome === "callback_requested" && !form.elements.time.value) {
+      error.textContent = "Укажите, когда перезвонить.";
+      form.elements.time.focus();
+      return;
+    }
     error.textContent = "";
     fetch(form.action, {
       method: "POST",
@@ -272,7 +284,7 @@
         el.remove();
         updateIdle();
       } else {
-        error.textContent = (r.body && r.body.message) || "Не сохранено.";
+        error.textContent = failText(r, "Итог не сохранён: проверьте выбор и дату.");
       }
     }).catch(function () {
       error.textContent = "Нет связи с сервером: не сохранено.";
@@ -363,8 +375,11 @@
     });
   }
 
+  // The server's message when it is written for people (Russian); an English developer's
+  // message gives way to the panel's own words.
   function failText(r, fallback) {
-    return (r.body && r.body.message) || fallback;
+    var message = r.body && r.body.message;
+    return message && /[а-яё]/i.test(message) ? message : fallback;
   }
 
   var NO_SERVER = "Нет связи с сервером: ничего не изменилось.";
