@@ -171,6 +171,11 @@ def test_supervisor_navigation_reaches_every_page_with_title_and_heading(
             page.screenshot(path=artifacts / f"ux-supervisor-{name}.png", full_page=True)
         # The call page: reached from the call list, "Звонки" stays current.
         page.goto(f"{base}/supervisor/calls?from={TRACE_DAY}&to={TRACE_DAY}")
+        # Numbers as people read them, whatever form the exchange sent them in.
+        numbers = page.locator("#call-list .phone-number").all_text_contents()
+        assert numbers and all(
+            re.fullmatch(r"\+7\u00a0\d{3}\u00a0\d{3}-\d\d-\d\d", n) for n in numbers
+        ), numbers
         page.click("#call-list tbody tr a >> nth=0")
         page.wait_for_url(re.compile(r".*/supervisor/calls/[^/?]+$"))
         check_page(page, "supervisor.calls", "Звонок", "Звонок")
