@@ -45,6 +45,20 @@ AGENT_HEADERS: dict[str, str] = {
     "missed": "Пропустил",
     "avg_talk_s": "Средний разговор, с",
     "callbacks": "Перезвонил",
+    "objections": "Звонков с возражением",
+    "objections_booked": "Из них записались",
+}
+#: Russian column headers of ``ObjectionFigures`` (after the tag's name and code).
+OBJECTION_HEADERS: dict[str, str] = {
+    "calls": "Звонков с возражением",
+    "booked_on_call": "Записались в том же звонке",
+    "won_back_later": "Записались позже",
+    "won_back": "Записались всего",
+    "won_back_rate": "Доля записавшихся",
+    "with_task": "С задачей на повторный звонок",
+    "task_reached": "Из них дозвонились",
+    "still_open": "Задача ещё открыта",
+    "lost": "Потеряны",
 }
 DROP_LABELS: dict[str, str] = {
     "dropped_calls": "Сорвавшиеся звонки",
@@ -163,7 +177,8 @@ def _figure_rows(
 
 
 def write_figures(figures: Figures, target: IO[bytes]) -> None:
-    """Write the figures: by day (with the period's totals), by hour, administrators, tags."""
+    """Write the figures: by day (with the period's totals), by hour, administrators, tags,
+    objections."""
     book, formats = _open(target)
     period = f"{figures.period.first:%d.%m.%Y} — {figures.period.last:%d.%m.%Y}"
     by_day: list[tuple[Any, CallFigures]] = [(f"Весь период {period}", figures.totals)]
@@ -200,7 +215,27 @@ def write_figures(figures: Figures, target: IO[bytes]) -> None:
     for r, (name, label, value) in enumerate(lines, start=1):
         summary.write_string(r, 0, label)
         _write_value(summary, r, 1, name, value, formats)
+    _write_objections(book.add_worksheet("Возражения"), figures, formats)
     book.close()
+
+
+def _write_objections(sheet: Worksheet, figures: Figures, formats: _Formats) -> None:
+    names = list(OBJECTION_HEADERS)
+    sheet.set_column(0, 1, 20)
+    sheet.set_column(2, len(names) + 1, 16)
+    _header(sheet, ["Возражение", "Код тега", *OBJECTION_HEADERS.values()], formats)
+    rows = [*figures.objections, figures.objections_total]
+    for r, objection in enumerate(rows, start=1):
+        total = objection is figures.objections_total
+        sheet.write_string(r, 0, "Любое возражение" if total else TAG_LABELS[objection.tag])
+        sheet.write_string(r, 1, objection.tag)
+        for c, name in enumerate(names, start=2):
+            _write_value(sheet, r, c, name, getattr(objection, name), formats)
+    sheet.write_string(
+        len(rows) + 2,
+        0,
+        f"Записались позже: в течение {figures.options.win_back_days} дн. после звонка.",
+    )
 
 
 def _write_agents(sheet: Worksheet, agents: Sequence[AgentFigures], formats: _Formats) -> None:
@@ -258,6 +293,7 @@ __all__ = [
     "CALL_COLUMNS",
     "CALL_FIGURE_HEADERS",
     "DROP_LABELS",
+    "OBJECTION_HEADERS",
     "TAG_LABELS",
     "write_calls",
     "write_figures",

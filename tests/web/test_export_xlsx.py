@@ -132,7 +132,8 @@ def test_figures_xlsx_has_the_burst_figures_in_russian(supervisor_client, burst)
     with zipfile.ZipFile(io.BytesIO(body)) as book:
         workbook = book.read("xl/workbook.xml").decode("utf-8")
     sheets = re.findall(r'<sheet name="([^"]+)"', workbook)
-    assert sheets == ["По дням", "По часам", "Администраторы", "Теги", "Перезвоны и сбои"]
+    expected = ["По дням", "По часам", "Администраторы", "Теги", "Перезвоны и сбои", "Возражения"]
+    assert sheets == expected
     strings = _strings(body)
     assert {"Входящие", "Отвечены", "Брошены в очереди", "Уровень сервиса"} <= set(strings)
     assert {"Администратор", "Перезвонил", "Сорвавшиеся звонки"} <= set(strings)

@@ -19,6 +19,7 @@ from callcenter.reports.figures import (
     CallFigures,
     DropFigures,
     GapFigures,
+    ObjectionFigures,
     ReportOptions,
     TagFigures,
 )
@@ -145,7 +146,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "/api/v1/reports/figures",
         "get",
-        "Every figure of the period: totals, by day, by hour, drops, administrators, tags.",
+        "Every figure of the period: totals, by day, by hour, drops, administrators, tags,"
+        " what happened after objections.",
         SUPERVISOR,
         (*PERIOD, *THRESHOLDS),
         _json(_ref("Figures")),
@@ -293,6 +295,7 @@ def _components() -> dict[str, Any]:
             "AgentFigures": dataclass_schema(AgentFigures),
             "GapFigures": dataclass_schema(GapFigures),
             "TagFigures": dataclass_schema(TagFigures),
+            "ObjectionFigures": dataclass_schema(ObjectionFigures),
             "ReportOptions": dataclass_schema(ReportOptions),
             "Figures": {
                 "type": "object",
@@ -307,6 +310,8 @@ def _components() -> dict[str, Any]:
                     "gaps",
                     "tags",
                     "tagged_calls",
+                    "objections",
+                    "objections_total",
                 ],
                 "properties": {
                     "period": _ref("Period"),
@@ -319,6 +324,8 @@ def _components() -> dict[str, Any]:
                     "gaps": _ref("GapFigures"),
                     "tags": {"type": "array", "items": _ref("TagFigures")},
                     "tagged_calls": {"type": "integer"},
+                    "objections": {"type": "array", "items": _ref("ObjectionFigures")},
+                    "objections_total": _ref("ObjectionFigures"),
                 },
             },
             "Call": {

@@ -28,6 +28,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from callcenter.reports.figures import (
+    OUTCOME_TAGS,
     BadPeriod,
     CallFigures,
     Figures,
@@ -217,11 +218,15 @@ def call_filter_from_request() -> CallFilter:
     disposition = request.args.get("disposition") or None
     if disposition is not None and disposition not in DISPOSITION_LABELS:
         raise BadRequest(f"unknown disposition {disposition!r}")
+    tag = (request.args.get("tag") or "").strip() or None
+    if tag is not None and tag not in OUTCOME_TAGS:  # the API's rule (web.api.params)
+        raise BadRequest(f"unknown tag {tag!r}")
     return CallFilter(
         period=period_from_request(),
         disposition=disposition,
         agent=(request.args.get("agent") or "").strip() or None,
         phone=(request.args.get("phone") or "").strip() or None,
+        tag=tag,
     )
 
 
@@ -241,7 +246,11 @@ def dashboard() -> str:
     """Show the period's figures: totals, by day, by hour, dropped callers, administrators."""
     figures = load_period_figures()
     return render_template(
-        "supervisor/dashboard.html", f=figures, query=_query_args(), charts=chart_data(figures)
+        "supervisor/dashboard.html",
+        f=figures,
+        query=_query_args(),
+        charts=chart_data(figures),
+        tag_labels=TAG_LABELS,  # the objections partial's row names
     )
 
 
@@ -306,6 +315,7 @@ def calls() -> str:
         filters=filters,
         next_args=next_args,
         dispositions=DISPOSITION_LABELS,
+        tag_labels=TAG_LABELS,
         query=_query_args(),
     )
 
