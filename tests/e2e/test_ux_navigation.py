@@ -268,6 +268,19 @@ def test_empty_states_and_keyboard_focus(browser, server):
         assert response is not None and response.status == 405
         assert "Ошибка 405" in page.text_content("h1")
         assert not latin_words(page.inner_text("main"))
+        # The scripts' number format is the pages' one (wallboard, today's live lists).
+        shown = page.evaluate(
+            "['89261112233', '+79161234567', '9267883690', '101', '+44 20 7946 0958']"
+            ".map(window.clinicFormat.phone)"
+        )
+        nb = "\u00a0"
+        assert shown == [
+            f"+7{nb}926{nb}111-22-33",
+            f"+7{nb}916{nb}123-45-67",
+            f"+7{nb}926{nb}788-36-90",
+            "101",
+            "+44 20 7946 0958",
+        ]
         # Keyboard: the first Tab lands on "skip to content", which is then visible and
         # outlined; the next Tabs walk the bar in order.
         page.goto(f"{base}/supervisor/dashboard")

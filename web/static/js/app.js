@@ -1,3 +1,22 @@
+// Shared by every page: the clinic's formats for scripts (window.clinicFormat), and quick
+// period choices next to a report's dates.
+window.clinicFormat = (function () {
+  "use strict";
+
+  // A Russian number as people read it (+7 916 123-45-67), as the server's pages show it;
+  // anything else as it came.
+  function phone(raw) {
+    var text = String(raw);
+    var d = text.replace(/\D/g, "");
+    if (d.length === 11 && (d[0] === "7" || d[0] === "8")) { d = d.slice(1); }
+    if (d.length !== 10 || text.length > 20) { return text; }
+    return "+7\u00a0" + d.slice(0, 3) + "\u00a0" + d.slice(3, 6) + "-" + d.slice(6, 8) + "-" +
+      d.slice(8);
+  }
+
+  return { phone: phone };
+})();
+
 // Every page: quick period choices next to the period's dates (today, 7 days, 30 days, this
 // month). They fill the two date fields and show the report; the fields stay for any period.
 (function () {

@@ -92,7 +92,7 @@
   }
 
   function describe(li) {
-    li.textContent = (li.dataset.caller || "номер скрыт") +
+    li.textContent = (li.dataset.caller ? window.clinicFormat.phone(li.dataset.caller) : "номер скрыт") +
       (li.dataset.name ? " (" + li.dataset.name + ")" : "") + " — " + li.dataset.status;
   }
 
@@ -136,7 +136,7 @@
     // The call's page: timeline, recording, transcript (stored a moment after it ends).
     var link = document.createElement("a");
     link.href = "/supervisor/calls/" + encodeURIComponent(d.linkedid);
-    link.textContent = (d.caller || "номер скрыт") + " — " +
+    link.textContent = (d.caller ? window.clinicFormat.phone(d.caller) : "номер скрыт") + " — " +
       (DISPOSITION_LABELS[d.disposition] || d.disposition) +
       (d.agent ? ", " + d.agent : "") + ", разговор " + Math.round(d.talk_s || 0) + " с";
     done.appendChild(link);

@@ -47,7 +47,7 @@
       var tr = document.createElement("tr");
       tr.dataset.linkedid = w.linkedid;
       tr.dataset.wait = String(w.wait_s);
-      cell(tr, w.caller || "номер скрыт", "caller");
+      cell(tr, w.caller ? window.clinicFormat.phone(w.caller) : "номер скрыт", "caller");
       cell(tr, w.caller_name || "");
       cell(tr, w.queue || "—");
       cell(tr, w.ringing.length ? w.ringing.join(", ") : "—", "ringing");
