@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter.errors import CallcenterError
@@ -34,7 +34,6 @@ from callcenter.store.models_dialer import TaskLease
 from callcenter.store.models_patients import Patient, PatientPhone
 from callcenter.store.patients import find_patient_id
 from callcenter.tasks.rules import TaskKind
-from callcenter.tasks.schedule import DROPPED_CALL_REASONS
 
 #: A task whose call the patient's consent does not allow (``close_reason`` says why).
 TASK_REFUSED = store_dialer.TASK_REFUSED
@@ -113,7 +112,7 @@ def list_operator_callbacks(
         raise BadTaskRequest(f"horizon must not be negative, got {horizon}")
     if limit < 1:
         raise BadTaskRequest(f"limit must be at least 1, got {limit}")
-    priority = case((Task.reason.in_(sorted(DROPPED_CALL_REASONS)), 0), else_=1)
+    priority = store_dialer.task_priority()
     query = (
         select(Task)
         .where(

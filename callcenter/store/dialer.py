@@ -178,7 +178,7 @@ def list_task_rows(
         "open": ("due", "scheduled"),
         "all": ("due", "scheduled", TASK_REFUSED, queries.TASK_CLOSED),
     }.get(status, (status,))
-    priority = case((Task.reason.in_(sorted(DROPPED_CALL_REASONS)), 0), else_=1)
+    priority = task_priority()
     rows: list[dict[str, Any]] = []
     for state in wanted:
         room = None if limit is None else limit - len(rows)
@@ -235,6 +235,16 @@ class ClaimedTask:
     assigned_extension: str | None = None
 
 
+def task_priority() -> Any:
+    """The SQL form of ``schedule.priority_key``'s tier: dropped callers, then service
+    follow-ups, then marketing calls (ordered by ``opened_at`` within each)."""
+    return case(
+        (Task.reason.in_(sorted(DROPPED_CALL_REASONS)), 0),
+        (Task.kind == str(TaskKind.SERVICE), 1),
+        else_=2,
+    )
+
+
 def claim_due_tasks(
     session: Session,
     *,
@@ -251,7 +261,7 @@ def claim_due_tasks(
     """
     if limit <= 0:
         return []
-    priority = case((Task.reason.in_(sorted(DROPPED_CALL_REASONS)), 0), else_=1)
+    priority = task_priority()
     query = (
         select(
             Task.id,

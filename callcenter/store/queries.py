@@ -22,6 +22,7 @@ from callcenter.tasks.rules import (
     OpenTask,
     RecordRepeatDrop,
     TaskDecision,
+    TaskKind,
 )
 
 TASK_OPEN = "open"
@@ -29,6 +30,7 @@ TASK_CLOSED = "closed"
 EVENT_OPENED = "opened"
 EVENT_REPEAT_DROP = "repeat_drop"
 EVENT_CLOSED = "closed"
+EVENT_TAKEN_OVER = "taken_over"  # a dropped call turned one of our follow-ups into a callback
 
 # Tasks opened for a dropped caller come first in the callback queue: the patient asked for us.
 _DROPPED_CALL_REASONS = frozenset(str(reason) for reason in REASON_BY_DISPOSITION.values())
@@ -163,7 +165,20 @@ def try_open_task(session: Session, *, decision: OpenTask, call_linkedid: str) -
 def record_repeat_drop(
     session: Session, *, task: Task, decision: RecordRepeatDrop, call_linkedid: str
 ) -> None:
-    """Record another dropped call on an open task."""
+    """Record another dropped call on an open task (taking over one of our follow-ups)."""
+    if decision.takes_over:
+        task.events.append(
+            TaskEvent(
+                at=to_utc(decision.dropped_at),
+                kind=EVENT_TAKEN_OVER,
+                call_linkedid=call_linkedid,
+                detail=f"{task.reason} → {decision.reason}",
+            )
+        )
+        task.reason = str(decision.reason)
+        task.kind = str(TaskKind.SERVICE)
+        if decision.due_at is not None and to_utc(decision.due_at) < task.due_at:
+            task.due_at = to_utc(decision.due_at)
     task.dropped_calls += 1
     # Calls arrive in end-time order, so a repeat drop may have started before the latest one.
     if task.last_drop_started_ts is None or decision.drop_started_at > task.last_drop_started_ts:

@@ -36,6 +36,10 @@ class TaskReason(StrEnum):
     ABANDONED_CALL = "abandoned_call"
 
 
+#: Reasons of the tasks a dropped call opens.
+DROPPED_REASONS = frozenset({"missed_call", "abandoned_call"})
+
+
 class TaskKind(StrEnum):
     SERVICE = "service"  # a callback to a dropped caller: allowed without marketing consent
     MARKETING = "marketing"
@@ -70,6 +74,7 @@ class OpenTaskView:
     task_id: int
     phone: str
     last_drop_started_at: float  # start_ts of the latest dropped call recorded on the task
+    reason: str = "missed_call"  # why the task was opened (a follow-up's reason, or a drop)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,9 +94,14 @@ class RecordRepeatDrop:
     """Record another dropped call on the number's open task."""
 
     task_id: int
-    reason: TaskReason  # this drop's reason; the task keeps the reason it was opened with
+    reason: TaskReason  # this drop's reason; a dropped-call task keeps the reason it opened with
     dropped_at: float
     drop_started_at: float
+    # The open task was one of our follow-ups (a reminder, «Забота», …): the caller rang us, so
+    # it becomes a callback to a dropped caller (this drop's reason, a service call: the
+    # caller's own request), due as soon as possible.
+    takes_over: bool = False
+    due_at: float | None = None  # with takes_over: when the callback is due
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,11 +195,14 @@ def _decide_for_drop(
         return NoChange(why=f"caller {call.caller!r} is not a phone number")
     reason = REASON_BY_DISPOSITION[call.disposition]
     if open_task is not None:
+        takes_over = open_task.reason not in DROPPED_REASONS
         return RecordRepeatDrop(
             task_id=open_task.task_id,
             reason=reason,
             dropped_at=call.end_ts,
             drop_started_at=call.start_ts,
+            takes_over=takes_over,
+            due_at=compute_due_at(dropped_at=call.end_ts) if takes_over else None,
         )
     if last_contact_ended_at is not None and contact_resolves_drop(
         contact_ended_at=last_contact_ended_at, drop_started_at=call.start_ts

@@ -277,15 +277,23 @@ def decide_after_attempt(
 # -- priority and kinds ------------------------------------------------------------------
 
 
-def priority_key(*, reason: str, opened_at: datetime) -> tuple[int, datetime]:
-    """Return the sort key of a due task: dropped callers first, then the oldest first.
+def priority_key(
+    *, reason: str, opened_at: datetime, kind: str = TaskKind.MARKETING
+) -> tuple[int, datetime]:
+    """Return the sort key of a due task: dropped callers first, then service follow-ups
+    (reminders, care, NPS, no-shows), then marketing calls; the oldest first within each.
 
     >>> t = datetime(2026, 11, 23, tzinfo=UTC)
     >>> priority_key(reason="missed_call", opened_at=t) < priority_key(reason="sleeping",
     ...                                                                 opened_at=t)
     True
+    >>> priority_key(reason="reminder", opened_at=t, kind="service") < priority_key(
+    ...     reason="sleeping", opened_at=t - timedelta(days=30), kind="marketing")
+    True
     """
-    return (0 if reason in DROPPED_CALL_REASONS else 1, opened_at)
+    if reason in DROPPED_CALL_REASONS:
+        return (0, opened_at)
+    return (1 if kind == TaskKind.SERVICE else 2, opened_at)
 
 
 def kind_for_reason(reason: str, schedule: ClinicSchedule) -> TaskKind:

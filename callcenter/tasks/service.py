@@ -85,6 +85,7 @@ def _view(task: Task | None) -> OpenTaskView | None:
         task_id=task.id,
         phone=task.phone,
         last_drop_started_at=task.opened_at.timestamp() if last_drop is None else last_drop,
+        reason=task.reason,
     )
 
 

@@ -20,13 +20,15 @@ from callcenter.tasks.schedule import (
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 12:00 in Moscow
 
 
-def add_task(session_factory, *, phone, reason="missed_call", opened_at=None, due_at=None):
+def add_task(
+    session_factory, *, phone, reason="missed_call", opened_at=None, due_at=None, kind="service"
+):
     opened_at = opened_at or NOW - timedelta(minutes=10)
     with session_factory.begin() as session:
         task = Task(
             phone=phone,
             reason=reason,
-            kind="service",
+            kind=kind,
             status="open",
             opened_at=opened_at,
             due_at=due_at or opened_at,
@@ -82,6 +84,53 @@ def test_claim_takes_due_tasks_dropped_first_then_oldest(session_factory):
     add_task(session_factory, phone="+79000000004", due_at=NOW + timedelta(minutes=5))
     claimed = claim(session_factory)
     assert [c.task_id for c in claimed] == [older, newer, follow_up]
+
+
+def test_claim_takes_service_follow_ups_before_an_older_marketing_backlog(session_factory):
+    """Priority: dropped calls, then service follow-ups, then marketing; older first in each."""
+    invitation = add_task(
+        session_factory,
+        phone="+79000000001",
+        reason="sleeping",
+        kind="marketing",
+        opened_at=NOW - timedelta(days=20),
+    )
+    reminder = add_task(session_factory, phone="+79000000002", reason="reminder")
+    missed = add_task(session_factory, phone="+79000000003", opened_at=NOW - timedelta(minutes=1))
+    assert [c.task_id for c in claim(session_factory)] == [missed, reminder, invitation]
+
+
+def test_a_drop_on_a_follow_up_makes_it_a_service_callback_due_now(session_factory, make_call):
+    """Rule: one open task per number; the patient's own dropped call turns our open «Забота»
+    invitation into a callback to a dropped caller (service: the caller's own request)."""
+    from callcenter.calls.model import Disposition
+
+    invitation = add_task(
+        session_factory,
+        phone="+79039556279",
+        reason="sleeping",
+        kind="marketing",
+        due_at=NOW + timedelta(days=2),
+    )
+    call = make_call(
+        caller="89039556279",
+        disposition=Disposition.ABANDONED,
+        start_ts=NOW.timestamp(),
+        end_ts=NOW.timestamp() + 30,
+    )
+    with session_factory.begin() as session:
+        queries.persist_call(session, call=call)
+    with session_factory() as session:
+        task = session.get(Task, invitation)
+        assert (task.status, task.reason, task.kind) == ("open", "abandoned_call", "service")
+        assert task.due_at == NOW + timedelta(seconds=30)
+        assert task.dropped_calls == 1
+        kinds = [e.kind for e in task.events]
+        assert kinds == ["taken_over", "repeat_drop"]
+        assert task.events[0].detail == "sleeping → abandoned_call"
+    assert [c.task_id for c in claim(session_factory, now=NOW + timedelta(minutes=1))] == [
+        invitation
+    ]
 
 
 def test_claimed_task_is_not_claimed_again_until_its_lease_expires(session_factory):

@@ -184,6 +184,27 @@ def test_dropped_calls_before_follow_ups_older_first():
     assert [r for r, _ in ordered] == ["abandoned_call", "missed_call", "no_show", "sleeping"]
 
 
+def test_service_follow_ups_before_marketing_calls_however_old():
+    """Rule: dropped calls first; then service follow-ups (tomorrow's reminder must not wait
+    behind a backlog of «Забота» invitations), then marketing calls; older first in each."""
+    t0 = datetime(2026, 11, 23, 8, tzinfo=UTC)
+    tasks = [
+        ("sleeping", TaskKind.MARKETING, t0 - timedelta(days=30)),
+        ("reminder", TaskKind.SERVICE, t0),
+        ("missed_call", TaskKind.SERVICE, t0 + timedelta(hours=2)),
+        ("nps_followup", TaskKind.SERVICE, t0 - timedelta(days=1)),
+        ("objection_followup", TaskKind.MARKETING, t0 - timedelta(days=2)),
+    ]
+    ordered = sorted(tasks, key=lambda t: priority_key(reason=t[0], kind=t[1], opened_at=t[2]))
+    assert [r for r, _, _ in ordered] == [
+        "missed_call",
+        "nps_followup",
+        "reminder",
+        "sleeping",
+        "objection_followup",
+    ]
+
+
 @pytest.mark.parametrize(
     ("reason", "kind"),
     [

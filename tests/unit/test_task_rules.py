@@ -84,6 +84,25 @@ def test_repeat_drop_is_recorded_on_the_open_task(make_call) -> None:
     )
 
 
+@pytest.mark.parametrize("reason", ["sleeping", "reminder", "objection_followup"])
+def test_a_drop_on_one_of_our_follow_ups_turns_it_into_a_callback(make_call, reason) -> None:
+    """Rule: one open task per number; when the number has one of our follow-ups open (a
+    reminder, «Забота», an objection follow-up) and the patient's own call drops, the task
+    becomes a callback to a dropped caller: this drop's reason, a service call (calling back
+    answers the caller's own request), due as soon as possible."""
+    call = make_call(disposition=Disposition.QUEUE_TIMEOUT, start_ts=2000.0)
+    view = OpenTaskView(task_id=7, phone=PHONE, last_drop_started_at=1000.0, reason=reason)
+    decision = decide_task_change(call=call, open_task=view)
+    assert decision == RecordRepeatDrop(
+        task_id=7,
+        reason=TaskReason.MISSED_CALL,
+        dropped_at=call.end_ts,
+        drop_started_at=2000.0,
+        takes_over=True,
+        due_at=compute_due_at(dropped_at=call.end_ts),
+    )
+
+
 @pytest.mark.parametrize("caller", ["anonymous", "<unknown>", "", None])
 def test_withheld_caller_opens_no_task(make_call, caller) -> None:
     """Rule: withheld (anonymous) callers are counted, never turned into tasks."""
