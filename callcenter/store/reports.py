@@ -292,8 +292,9 @@ def load_booked_call_rows(
     session: Session, *, period: Period, options: ReportOptions
 ) -> list[BookingRow]:
     """Return the bookings only the objection figures count: calls tagged ``booked`` from the
-    period's start to ``win_back_days`` after its end (``at``: the call's start), and the
-    outcomes «записан» on the period's calls from withheld numbers."""
+    period's start to ``win_back_days`` after its end (``at``: the call's start), and every
+    outcome «записан» on the period's calls, whenever recorded (for "booked on the call"; with
+    no number, so the phone's later bookings stay those of ``load_booking_rows``)."""
     until = period.end + timedelta(days=options.win_back_days)
     rows = [
         BookingRow(phone=phone, at=datetime.fromtimestamp(start_ts, UTC), linkedid=linkedid)
@@ -311,7 +312,7 @@ def load_booked_call_rows(
         for at, linkedid in session.execute(
             select(CallOutcome.at, CallOutcome.linkedid)
             .join(Call, Call.linkedid == CallOutcome.linkedid)
-            .where(CallOutcome.outcome == "booked", _in_period(period), Call.phone.is_(None))
+            .where(CallOutcome.outcome == "booked", _in_period(period))
         )
     ]
     return rows
