@@ -978,7 +978,8 @@ def build_dialer_process(
             inner=notifier, session_factory=sessions, consent=dialer.consent, clock=clock
         )
     dispatcher = EffectDispatcher(notifier=notifier, sink=sink, writer=writer)
-    listener = DialerTrackingListener(dialer=dialer, tracker=CallTracker(), dispatcher=dispatcher)
+    tracker = CallTracker(wrapup_s=float(getattr(settings, "queue_wrapup_s", 0.0)))
+    listener = DialerTrackingListener(dialer=dialer, tracker=tracker, dispatcher=dispatcher)
     client = AmiClient(
         host=settings.ami_host,
         port=settings.ami_port,
