@@ -27,7 +27,7 @@ class TaskNotice:
     task_id: int
     phone: str
     reason: str
-    status: str  # "opened" | "repeat_drop" | "closed"
+    status: str  # "opened" | "repeat_drop" | "taken_over" | "closed" | "refused"
     linkedid: str | None
     detail: str | None = None
 
@@ -121,7 +121,13 @@ class RecordingNotifier(NullNotifier):
         return [p for k, p in self.events if k == kind]
 
 
-_TASK_WORDS = {"opened": "opened", "repeat_drop": "repeat drop on", "closed": "closed"}
+_TASK_WORDS = {
+    "opened": "opened",
+    "repeat_drop": "repeat drop on",
+    "taken_over": "now a callback:",
+    "closed": "closed",
+    "refused": "refused (consent)",
+}
 
 
 class ConsoleNotifier(NullNotifier):
