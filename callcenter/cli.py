@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL)")
 
     sub.add_parser("listen", help="listen to Asterisk AMI and store calls and tasks")
-    sub.add_parser("worker", help="run background jobs: the callback dialer's periodic sweeps")
+    sub.add_parser(
+        "worker",
+        help="background jobs (Huey): callback sweeps and calls, follow-ups, transcriptions, "
+        "retention",
+    )
 
     p = sub.add_parser("import-patients", help="import patients from a CSV file")
     p.add_argument("file", metavar="FILE.csv", help="UTF-8 or cp1251, ';' or ',' separated")
@@ -57,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-duration", type=float, default=None, metavar="S", help="refuse longer recordings"
     )
 
-    p = sub.add_parser("demo", help="simulator + SQLite + live console, all in one process")
+    p = sub.add_parser(
+        "demo", help="simulator + SQLite + web panel + worker + live console, in one process"
+    )
     p.add_argument("--db", metavar="URL", default="sqlite:///demo.db", help="demo database")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed (0 = no delays)")
     p.add_argument("--duration", type=float, default=None, help="stop after N seconds")
@@ -66,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-web", action="store_true", help="console only, no web panel")
 
     sub.add_parser("web", help="the web panel alone (listeners emit through REDIS_URL)")
-    sub.add_parser("serve", help="web panel + AMI listener in one process")
+    sub.add_parser("serve", help="web panel + AMI link (listener, dialer) + worker in one process")
 
     p = sub.add_parser("users", help="manage panel accounts")
     users = p.add_subparsers(dest="users_action", required=True, metavar="ACTION")
