@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any
 from huey import Huey, crontab
 
 from callcenter.config import Settings
-from callcenter.store.db import create_db_engine, create_session_factory
+from callcenter.store.db import LazySessions
 from callcenter.store.dialer import load_clinic_schedule
 from callcenter.store.followups import SweepReport, sweep_followups
 from callcenter.tasks.followups import DEFAULT_RULES, FollowupRules
 from callcenter.tasks.schedule import ClinicSchedule
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -96,26 +95,10 @@ def register_followup_tasks(
     The task opens the database from ``settings`` on first use (one engine per process), or
     uses ``session_factory`` when given (tests, one-process set-ups).
     """
-    factories: list[sessionmaker[Session]] = [session_factory] if session_factory else []
-    engines: list[Engine] = []
-    lock = threading.Lock()
+    lazy = LazySessions(settings.database_url, given=session_factory)
+    sessions, close = lazy, lazy.close
     running = threading.Lock()
     default_schedule = ClinicSchedule(tz=settings.timezone)
-
-    def sessions() -> sessionmaker[Session]:
-        with lock:
-            if not factories:
-                engines.append(create_db_engine(settings.database_url))
-                factories.append(create_session_factory(engines[0]))
-            return factories[0]
-
-    def close() -> None:
-        with lock:
-            for engine in engines:
-                engine.dispose()
-            if engines:
-                factories.clear()
-                engines.clear()
 
     def followup_sweep() -> dict[str, Any]:
         if not running.acquire(blocking=False):

@@ -9,7 +9,6 @@ plain functions the tasks run (tests and the CLI call them directly).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,10 +19,9 @@ from huey import Huey, crontab
 from callcenter.config import Settings
 from callcenter.privacy.retention import run_retention
 from callcenter.store import requeue
-from callcenter.store.db import create_db_engine, create_session_factory
+from callcenter.store.db import LazySessions
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -122,24 +120,8 @@ def register_maintenance_tasks(
 
     The tasks open the database from ``settings`` on first use, or use ``session_factory``.
     """
-    factories: list[sessionmaker[Session]] = [session_factory] if session_factory else []
-    engines: list[Engine] = []
-    lock = threading.Lock()
-
-    def sessions() -> sessionmaker[Session]:
-        with lock:
-            if not factories:
-                engines.append(create_db_engine(settings.database_url))
-                factories.append(create_session_factory(engines[0]))
-            return factories[0]
-
-    def close() -> None:
-        with lock:
-            for engine in engines:
-                engine.dispose()
-            if engines:
-                factories.clear()
-                engines.clear()
+    lazy = LazySessions(settings.database_url, given=session_factory)
+    sessions, close = lazy, lazy.close
 
     def retention() -> dict[str, object] | None:
         report = run_retention(

@@ -43,13 +43,12 @@ from callcenter.speech.tagger import tag_text
 from callcenter.speech.transcribe import Transcript, transcribe_path
 from callcenter.store import patients, queries
 from callcenter.store import speech as store
-from callcenter.store.db import create_db_engine, create_session_factory
+from callcenter.store.db import LazySessions
 from callcenter.store.dialer import load_clinic_schedule
 from callcenter.tasks.schedule import ClinicSchedule
 
 if TYPE_CHECKING:
     # Only the types: the queries the job runs live in callcenter.store.
-    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -317,25 +316,9 @@ def register_speech_tasks(
     The task opens the database from ``settings`` on first use (one engine per process), or
     uses ``session_factory`` when given (tests, one-process set-ups).
     """
-    factories: list[sessionmaker[Session]] = [session_factory] if session_factory else []
-    engines: list[Engine] = []
-    lock = threading.Lock()
+    lazy = LazySessions(settings.database_url, given=session_factory)
+    sessions, close = lazy, lazy.close
     default_schedule = ClinicSchedule(tz=settings.timezone)
-
-    def sessions() -> sessionmaker[Session]:
-        with lock:
-            if not factories:
-                engines.append(create_db_engine(settings.database_url))
-                factories.append(create_session_factory(engines[0]))
-            return factories[0]
-
-    def close() -> None:
-        with lock:
-            for engine in engines:
-                engine.dispose()
-            if engines:
-                factories.clear()
-                engines.clear()
 
     def transcribe_call(linkedid: str) -> dict[str, Any]:
         result = process_recording(

@@ -6,6 +6,7 @@ processes. URLs: ``sqlite:///path/to/callcenter.db``, ``postgresql+psycopg://use
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,36 @@ def _configure_sqlite(engine: Engine) -> None:
         # wants to write fails with SQLITE_BUSY at once when another writer committed meanwhile,
         # busy timeout or not.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class LazySessions:
+    """A session factory opened on first use, one engine per process (Huey jobs: the worker
+    imports and registers them before it knows whether any will run), or a given one.
+
+    ``close()`` disposes the engine it opened (never a given factory's); the next use opens a
+    new one.
+    """
+
+    def __init__(self, url: str, *, given: sessionmaker[Session] | None = None) -> None:
+        self._url = url
+        self._given = given
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> sessionmaker[Session]:
+        """Return the session factory, opening the database the first time."""
+        if self._given is not None:
+            return self._given
+        with self._lock:
+            if self._factory is None:
+                self._engine = create_db_engine(self._url)
+                self._factory = create_session_factory(self._engine)
+            return self._factory
+
+    def close(self) -> None:
+        """Dispose the engine this object opened, if any."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._engine = self._factory = None
