@@ -243,16 +243,24 @@ def load_booking_rows(
 
 def _objection_call_ids(period: Period) -> Any:
     """Return SQL selecting the linkedids of the period's calls with an objection tag."""
-    return (
-        select(CallTag.linkedid)
-        .join(Call, Call.linkedid == CallTag.linkedid)
-        .where(_in_period(period), CallTag.tag.in_(OBJECTION_TAGS))
+    # From the period's calls (the started_at index) to their tags, never from every
+    # objection tag ever given.
+    return select(Call.linkedid).where(
+        _in_period(period),
+        select(CallTag.id)
+        .where(CallTag.linkedid == Call.linkedid, CallTag.tag.in_(OBJECTION_TAGS))
+        .exists(),
     )
 
 
 def load_followup_rows(session: Session, *, period: Period) -> list[TaskRow]:
-    """Return the tasks opened from the period's objection calls, with their attempts."""
-    from_objection = Task.first_call_linkedid.in_(_objection_call_ids(period))
+    """Return the tasks opened from the period's objection calls, with their attempts.
+
+    A task opened from a call is opened after the call began: the period's start bounds them.
+    """
+    from_objection = and_(
+        Task.opened_at >= period.start, Task.first_call_linkedid.in_(_objection_call_ids(period))
+    )
     attempts: dict[int, list[AttemptRow]] = defaultdict(list)
     for task_id, started_at, outcome in session.execute(
         select(TaskAttempt.task_id, TaskAttempt.started_at, TaskAttempt.outcome)
@@ -440,7 +448,9 @@ def _objection_calls(
             booked_on_call,
         )
         .join(CallTag, CallTag.linkedid == Call.linkedid)
-        .where(_in_period(period), CallTag.tag.in_(OBJECTION_TAGS))
+        # ``tag || ''``: from the period's calls (the started_at index) to their tags, never
+        # from every objection tag ever given (the tag's index).
+        .where(_in_period(period), (CallTag.tag + "").in_(OBJECTION_TAGS))
     ):
         handler = last_agent if last_agent is not None else agent
         call = calls.setdefault(
@@ -466,51 +476,47 @@ def _objection_calls(
     task_reached: dict[str, bool] = {}
     for linkedid, status, was_reached in session.execute(
         select(Task.first_call_linkedid, Task.status, reached).where(
-            Task.first_call_linkedid.in_(_objection_call_ids(period))
+            # A task opened from a call is opened after it began (the opened_at index); each
+            # probes its call's tags (few tasks, where a list of the period's objection calls
+            # would walk every call of a long period).
+            Task.opened_at >= period.start,
+            select(CallTag.id)
+            .where(CallTag.linkedid == Task.first_call_linkedid, CallTag.tag.in_(OBJECTION_TAGS))
+            .exists(),
         )
     ):
+        if linkedid not in calls:  # a call after the period
+            continue
         task_open[linkedid] = task_open.get(linkedid, False) or status == "open"
         task_reached[linkedid] = task_reached.get(linkedid, False) or bool(was_reached)
-    # The bookings of the objection calls' numbers only, from the period's start on.
-    numbers = (
-        select(Call.phone)
-        .join(CallTag, CallTag.linkedid == Call.linkedid)
-        .where(_in_period(period), CallTag.tag.in_(OBJECTION_TAGS), Call.phone.is_not(None))
-    )
+    # The bookings from the period's start on, by their time (indexed); only the objection
+    # calls' numbers are kept.
+    numbers = {call["phone"] for call in calls.values() if call["phone"] is not None}
     until = period.end + timedelta(days=options.win_back_days)
     booked_at: dict[str, list[datetime]] = defaultdict(list)
     for phone, at in session.execute(
         select(Call.phone, CallOutcome.at)
         .join(Call, Call.linkedid == CallOutcome.linkedid)
         .where(
-            CallOutcome.outcome == "booked",
-            CallOutcome.at >= period.start,
-            CallOutcome.at < until,
-            Call.phone.in_(numbers),
+            CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
         )
     ):
-        booked_at[phone].append(at)
+        if phone in numbers:
+            booked_at[phone].append(at)
     for phone, at in session.execute(
         select(PatientPhone.phone, Visit.booked_at)
         .join(Visit, Visit.patient_id == PatientPhone.patient_id)
-        .where(
-            Visit.booked_at >= period.start,
-            Visit.booked_at < until,
-            PatientPhone.phone.in_(numbers),
-        )
+        .where(Visit.booked_at >= period.start, Visit.booked_at < until)
     ):
-        booked_at[phone].append(at)
+        if phone in numbers:
+            booked_at[phone].append(at)
     for phone, start_ts in session.execute(
         select(Call.phone, Call.start_ts)
         .join(CallTag, CallTag.linkedid == Call.linkedid)
-        .where(
-            CallTag.tag == BOOKED_TAG,
-            Call.started_at >= period.start,
-            Call.started_at < until,
-            Call.phone.in_(numbers),
-        )
+        .where(CallTag.tag == BOOKED_TAG, Call.started_at >= period.start, Call.started_at < until)
     ):
-        booked_at[phone].append(datetime.fromtimestamp(start_ts, UTC))
+        if phone in numbers:
+            booked_at[phone].append(datetime.fromtimestamp(start_ts, UTC))
     window = timedelta(days=options.win_back_days)
     return [
         ObjectionCall(
