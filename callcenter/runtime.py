@@ -70,17 +70,7 @@ def build_listener(settings: Settings, *, notifier: Notifier) -> ListenerProcess
     listener = TrackingListener(
         tracker=CallTracker(wrapup_s=settings.queue_wrapup_s), dispatcher=dispatcher
     )
-    client = AmiClient(
-        host=settings.ami_host,
-        port=settings.ami_port,
-        username=settings.ami_username,
-        secret=settings.ami_secret,
-        listener=listener,
-        ping_interval=settings.ami_ping_interval_s,
-        ping_timeout=settings.ami_ping_timeout_s,
-        backoff_initial=settings.ami_backoff_initial_s,
-        backoff_max=settings.ami_backoff_max_s,
-    )
+    client = AmiClient.from_settings(settings, listener=listener)
     return ListenerProcess(client=client, listener=listener, writer=writer, sink=sink)
 
 

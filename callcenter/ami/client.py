@@ -216,6 +216,27 @@ class _ResyncCollector:
         return not self.open
 
 
+class AmiSettings(Protocol):
+    """The ``AMI_*`` part of ``callcenter.config.Settings``."""
+
+    @property
+    def ami_host(self) -> str: ...
+    @property
+    def ami_port(self) -> int: ...
+    @property
+    def ami_username(self) -> str: ...
+    @property
+    def ami_secret(self) -> str: ...
+    @property
+    def ami_ping_interval_s(self) -> float: ...
+    @property
+    def ami_ping_timeout_s(self) -> float: ...
+    @property
+    def ami_backoff_initial_s(self) -> float: ...
+    @property
+    def ami_backoff_max_s(self) -> float: ...
+
+
 class AmiClient:
     """One AMI connection to Asterisk, kept alive; see the module docstring."""
 
@@ -282,6 +303,24 @@ class AmiClient:
         self._login_failures = 0
         self._link_downs = 0
         self._last_error: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: AmiSettings, *, listener: AmiListener, **overrides: Any
+    ) -> AmiClient:
+        """Build a client from the deployment settings (``AMI_*``); ``overrides`` win."""
+        config: dict[str, Any] = {
+            "host": settings.ami_host,
+            "port": settings.ami_port,
+            "username": settings.ami_username,
+            "secret": settings.ami_secret,
+            "ping_interval": settings.ami_ping_interval_s,
+            "ping_timeout": settings.ami_ping_timeout_s,
+            "backoff_initial": settings.ami_backoff_initial_s,
+            "backoff_max": settings.ami_backoff_max_s,
+        }
+        config.update(overrides)
+        return cls(listener=listener, **config)
 
     # -- state --------------------------------------------------------------------------
 

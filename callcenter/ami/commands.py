@@ -243,18 +243,8 @@ async def send_once(
         comes (the action may or may not have run; it is never re-sent).
     """
     listener = _QuietListener()
-    client = AmiClient(
-        host=settings.ami_host,
-        port=settings.ami_port,
-        username=settings.ami_username,
-        secret=settings.ami_secret,
-        listener=listener,
-        ping_interval=settings.ami_ping_interval_s,
-        ping_timeout=settings.ami_ping_timeout_s,
-        backoff_initial=settings.ami_backoff_initial_s,
-        backoff_max=settings.ami_backoff_max_s,
-        connect_timeout=timeout,
-        action_timeout=timeout,
+    client = AmiClient.from_settings(
+        settings, listener=listener, connect_timeout=timeout, action_timeout=timeout
     )
     await client.start()
     try:

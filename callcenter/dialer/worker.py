@@ -980,17 +980,7 @@ def build_dialer_process(
     dispatcher = EffectDispatcher(notifier=notifier, sink=sink, writer=writer)
     tracker = CallTracker(wrapup_s=float(getattr(settings, "queue_wrapup_s", 0.0)))
     listener = DialerTrackingListener(dialer=dialer, tracker=tracker, dispatcher=dispatcher)
-    client = AmiClient(
-        host=settings.ami_host,
-        port=settings.ami_port,
-        username=settings.ami_username,
-        secret=settings.ami_secret,
-        listener=listener,
-        ping_interval=settings.ami_ping_interval_s,
-        ping_timeout=settings.ami_ping_timeout_s,
-        backoff_initial=settings.ami_backoff_initial_s,
-        backoff_max=settings.ami_backoff_max_s,
-    )
+    client = AmiClient.from_settings(settings, listener=listener)
     dialer.originator = client
     return DialerProcess(
         client=client, listener=listener, dialer=dialer, writer=writer, sink=sink, engine=engine
