@@ -22,6 +22,7 @@ from callcenter.calls.effects import (
     AgentStoppedRinging,
     CallAnswered,
     CallEnded,
+    CallQueued,
     CallStarted,
     Effect,
     OperatorStateChanged,
@@ -249,6 +250,8 @@ class EffectDispatcher:
                 self.notifier.agent_stopped_ringing(effect)
             elif isinstance(effect, CallStarted):
                 self.notifier.call_started(effect)
+            elif isinstance(effect, CallQueued):
+                self.notifier.call_queued(effect)
             elif isinstance(effect, CallAnswered):
                 self.notifier.call_answered(effect)
             elif isinstance(effect, OperatorStateChanged):

@@ -14,6 +14,7 @@ from callcenter.calls.effects import (
     AgentRinging,
     AgentStoppedRinging,
     CallAnswered,
+    CallQueued,
     CallStarted,
     OperatorStateChanged,
 )
@@ -36,6 +37,7 @@ class Notifier(Protocol):
     """One method per domain event a screen, a log or a metric may care about."""
 
     def call_started(self, effect: CallStarted) -> None: ...
+    def call_queued(self, effect: CallQueued) -> None: ...
     def call_ringing(self, effect: AgentRinging) -> None: ...
     def agent_stopped_ringing(self, effect: AgentStoppedRinging) -> None: ...
     def call_answered(self, effect: CallAnswered) -> None: ...
@@ -62,6 +64,9 @@ class NullNotifier:
     """Drop every notification (batch replay, workers without screens)."""
 
     def call_started(self, effect: CallStarted) -> None:
+        pass
+
+    def call_queued(self, effect: CallQueued) -> None:
         pass
 
     def call_ringing(self, effect: AgentRinging) -> None:
@@ -94,6 +99,9 @@ class RecordingNotifier(NullNotifier):
 
     def call_started(self, effect: CallStarted) -> None:
         self.events.append(("call_started", effect))
+
+    def call_queued(self, effect: CallQueued) -> None:
+        self.events.append(("call_queued", effect))
 
     def call_ringing(self, effect: AgentRinging) -> None:
         self.events.append(("call_ringing", effect))
@@ -171,6 +179,10 @@ class FanoutNotifier:
     def call_started(self, effect: CallStarted) -> None:
         for t in self.targets:
             t.call_started(effect)
+
+    def call_queued(self, effect: CallQueued) -> None:
+        for t in self.targets:
+            t.call_queued(effect)
 
     def call_ringing(self, effect: AgentRinging) -> None:
         for t in self.targets:

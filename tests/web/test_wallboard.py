@@ -13,6 +13,7 @@ from callcenter.calls.effects import (
     AgentRinging,
     AgentStoppedRinging,
     CallAnswered,
+    CallQueued,
     CallStarted,
     OperatorStateChanged,
     OperatorStatus,
@@ -72,6 +73,25 @@ def test_a_caller_waits_from_the_call_start_until_answered_and_the_alert_follows
     assert snap["waiting"][1]["caller"] is None
     board.call_answered("a")
     assert [w["linkedid"] for w in board.snapshot()["waiting"]] == ["b"]
+
+
+def test_a_queued_callers_wait_counts_from_queue_entry_like_the_reports():
+    """The greeting before the queue is not waiting for an administrator: from QueueCallerJoin
+    on the wait (and the service-level alert) counts as the reports' queue wait does."""
+    clock = FakeClock(1000.0)
+    board = LiveBoard(clock=clock, options=ReportOptions(service_level_s=20.0))
+    board.call_started(started("a"))
+    clock.now += 4  # the greeting
+    board.call_queued(CallQueued("a", "reception", "89039556279", 1, TS + 4))
+    clock.now += 18
+    board.call_queued(CallQueued("a", "reception", "89039556279", 1, TS + 22))  # no restart
+    (waiting,) = board.snapshot()["waiting"]
+    assert (waiting["wait_s"], waiting["over"], waiting["queue"]) == (18.0, False, "reception")
+    clock.now += 3
+    assert board.snapshot()["waiting"][0]["over"] is True
+    # A queue join for a call the board never saw start (a callback) adds nobody.
+    board.call_queued(CallQueued("cb", "reception", None, None, TS))
+    assert [w["linkedid"] for w in board.snapshot()["waiting"]] == ["a"]
 
 
 def test_an_outbound_call_never_waits_even_when_first_reported_inbound():

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callcenter.calls.effects import AgentRinging, CallStarted, OperatorStatus
+from callcenter.calls.effects import AgentRinging, CallQueued, CallStarted, OperatorStatus
 from callcenter.calls.model import CallRecord
 from callcenter.reports.figures import CallRow, Period, ReportOptions, summarize_calls
 
@@ -125,6 +125,18 @@ class LiveBoard:
                     caller_name=effect.caller_name,
                     since=self._clock(),
                 )
+
+    def call_queued(self, effect: CallQueued) -> None:
+        """The caller joined a queue: the wait shown (and the service-level alert) counts from
+        here, like the reports' queue wait, not from the greeting before it."""
+        with self._lock:
+            self.fed = True
+            waiting = self._waiting.get(effect.linkedid)
+            if waiting is None:
+                return  # a callback we placed, or a call from before the board started
+            if waiting.queue is None:
+                waiting.since = self._clock()
+            waiting.queue = effect.queue
 
     def call_ringing(self, effect: AgentRinging) -> None:
         with self._lock:

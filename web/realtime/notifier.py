@@ -27,6 +27,7 @@ from callcenter.calls.effects import (
     AgentRinging,
     AgentStoppedRinging,
     CallAnswered,
+    CallQueued,
     CallStarted,
     OperatorStateChanged,
 )
@@ -214,6 +215,21 @@ class SocketIONotifier:
             self._to_supervisors("call_started", payload)
             self.board.call_started(effect)
             self._send_board()
+
+        self._jobs.submit(send)
+
+    def call_queued(self, effect: CallQueued) -> None:
+        payload = {
+            "linkedid": effect.linkedid,
+            "queue": effect.queue,
+            "caller": effect.caller,
+            "position": effect.position,
+            "ts": effect.ts,
+        }
+
+        def send() -> None:
+            self._to_supervisors("call_queued", payload)
+            self.board.call_queued(effect)
 
         self._jobs.submit(send)
 
