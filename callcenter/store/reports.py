@@ -21,6 +21,7 @@ from sqlalchemy import (
     Interval,
     String,
     and_,
+    bindparam,
     case,
     cast,
     distinct,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from callcenter.errors import CallcenterError
@@ -388,7 +390,7 @@ def load_figures(
     dropped = sum(totals.dispositions.get(d, 0) for d in DROPPED)
     tags, tagged = _tag_counts(session, period=period, postgres=postgres)
     objections, objections_total, per_agent = summarize_objections(
-        _objection_calls(session, period=period, options=options)
+        _objection_calls(session, period=period, options=options, postgres=postgres)
     )
     return Figures(
         period=period,
@@ -419,7 +421,7 @@ def load_figures(
 
 
 def _objection_calls(
-    session: Session, *, period: Period, options: ReportOptions
+    session: Session, *, period: Period, options: ReportOptions, postgres: bool
 ) -> list[ObjectionCall]:
     """Return the period's objection calls and what became of them (see
     ``figures.objection_calls``), decided by the database except the win-back window.
@@ -448,9 +450,12 @@ def _objection_calls(
             booked_on_call,
         )
         .join(CallTag, CallTag.linkedid == Call.linkedid)
-        # ``tag || ''``: from the period's calls (the started_at index) to their tags, never
-        # from every objection tag ever given (the tag's index).
-        .where(_in_period(period), (CallTag.tag + "").in_(OBJECTION_TAGS))
+        # SQLite, ``tag || ''``: from the period's calls (the started_at index) to their tags,
+        # never from every objection tag ever given (the tag's index). PostgreSQL hashes.
+        .where(
+            _in_period(period),
+            (CallTag.tag if postgres else CallTag.tag + "").in_(OBJECTION_TAGS),
+        )
     ):
         handler = last_agent if last_agent is not None else agent
         call = calls.setdefault(
@@ -474,15 +479,25 @@ def _objection_calls(
     )
     task_open: dict[str, bool] = {}
     task_reached: dict[str, bool] = {}
-    for linkedid, status, was_reached in session.execute(
-        select(Task.first_call_linkedid, Task.status, reached).where(
-            # A task opened from a call is opened after it began (the opened_at index); each
-            # probes its call's tags (few tasks, where a list of the period's objection calls
-            # would walk every call of a long period).
-            Task.opened_at >= period.start,
+    from_call: ColumnElement[bool]
+    if postgres:
+        # The objection calls' ids as one array parameter: a hashed lookup per task.
+        from_call = Task.first_call_linkedid == func.any(
+            bindparam("objection_calls", sorted(calls), type_=ARRAY(String))
+        )
+    else:
+        # Each task probes its call's tags (SQLite has no array; a list of the period's
+        # objection calls would walk every call of a long period).
+        from_call = (
             select(CallTag.id)
             .where(CallTag.linkedid == Task.first_call_linkedid, CallTag.tag.in_(OBJECTION_TAGS))
-            .exists(),
+            .exists()
+        )
+    for linkedid, status, was_reached in session.execute(
+        select(Task.first_call_linkedid, Task.status, reached).where(
+            # A task opened from a call is opened after it began (the opened_at index).
+            Task.opened_at >= period.start,
+            from_call,
         )
     ):
         if linkedid not in calls:  # a call after the period
@@ -495,9 +510,12 @@ def _objection_calls(
     until = period.end + timedelta(days=options.win_back_days)
     booked_at: dict[str, list[datetime]] = defaultdict(list)
     for phone, at in session.execute(
-        select(Call.phone, CallOutcome.at)
-        .join(Call, Call.linkedid == CallOutcome.linkedid)
-        .where(
+        # The call's number looked up per booking (index probes), never a join the planner
+        # may turn into a scan of every call.
+        select(
+            select(Call.phone).where(Call.linkedid == CallOutcome.linkedid).scalar_subquery(),
+            CallOutcome.at,
+        ).where(
             CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
         )
     ):
