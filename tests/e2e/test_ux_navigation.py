@@ -169,6 +169,12 @@ def test_supervisor_navigation_reaches_every_page_with_title_and_heading(
             page.wait_for_url(f"{base}{path}")
             check_page(page, endpoint, title, heading)
             page.screenshot(path=artifacts / f"ux-supervisor-{name}.png", full_page=True)
+            if endpoint == "supervisor.wallboard":
+                # The hall's TV: the board alone, full screen.
+                page.click("#fullscreen")
+                page.wait_for_function("document.fullscreenElement !== null")
+                assert page.evaluate("document.fullscreenElement.id") == "wallboard-page"
+                page.evaluate("document.exitFullscreen()")
         # The call page: reached from the call list, "Звонки" stays current.
         page.goto(f"{base}/supervisor/calls?from={TRACE_DAY}&to={TRACE_DAY}")
         # Numbers as people read them, whatever form the exchange sent them in.
