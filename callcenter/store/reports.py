@@ -7,6 +7,7 @@ The caller owns the session. Rows are streamed from the database in batches
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    null,
     or_,
     select,
     text,
@@ -388,9 +390,15 @@ def load_figures(
         by_day.setdefault(epoch + timedelta(days=day_no), CallCounts()).add(counts)
         by_hour[hour].add(counts)
     dropped = sum(totals.dispositions.get(d, 0) for d in DROPPED)
-    tags, tagged = _tag_counts(session, period=period, postgres=postgres)
+    objection_rows: list[Any] | None = None
+    if postgres:
+        tags, tagged, objection_rows = _tags_and_objection_rows(session, period=period)
+    else:
+        tags, tagged = _tag_counts(session, period=period, postgres=postgres)
     objections, objections_total, per_agent = summarize_objections(
-        _objection_calls(session, period=period, options=options, postgres=postgres)
+        _objection_calls(
+            session, period=period, options=options, postgres=postgres, rows=objection_rows
+        )
     )
     return Figures(
         period=period,
@@ -420,43 +428,114 @@ def load_figures(
     )
 
 
+def _booked_on_call(linkedid: Any) -> ColumnElement[bool]:
+    """Return SQL: the call ``linkedid`` is tagged ``booked`` or has an outcome «записан»."""
+    booked_tag = aliased(CallTag)
+    return or_(
+        select(booked_tag.id)
+        .where(booked_tag.linkedid == linkedid, booked_tag.tag == BOOKED_TAG)
+        .exists(),
+        select(CallOutcome.id)
+        .where(CallOutcome.linkedid == linkedid, CallOutcome.outcome == "booked")
+        .exists(),
+    )
+
+
+def _tags_and_objection_rows(
+    session: Session, *, period: Period
+) -> tuple[dict[str, int], int, list[Any]]:
+    """Return, on PostgreSQL in one pass over the period's tags, ``_tag_counts``' figures and
+    the objection calls' rows (``linkedid, phone, start_ts, last_agent, agent, tag, booked``),
+    so the tags are joined to the period's calls once."""
+    period_tags = (
+        select(
+            CallTag.tag.label("tag"),
+            CallTag.linkedid.label("linkedid"),
+            Call.phone.label("phone"),
+            Call.start_ts.label("start_ts"),
+            Call.last_agent.label("last_agent"),
+            Call.agent.label("agent"),
+        )
+        .join(Call, Call.linkedid == CallTag.linkedid)
+        .where(_in_period(period))
+        .cte("period_tags")
+        .prefix_with("MATERIALIZED")
+    )
+    t = period_tags.c
+    counts = select(
+        literal(0).label("kind"),
+        t.tag,
+        func.count(distinct(t.linkedid)).label("n"),
+        null().label("linkedid"),
+        null().label("phone"),
+        null().label("start_ts"),
+        null().label("last_agent"),
+        null().label("agent"),
+        null().label("booked"),
+    ).group_by(func.rollup(t.tag))
+    details = select(
+        literal(1),
+        t.tag,
+        null(),
+        t.linkedid,
+        t.phone,
+        t.start_ts,
+        t.last_agent,
+        t.agent,
+        _booked_on_call(t.linkedid),
+    ).where(t.tag.in_(OBJECTION_TAGS))
+    per_tag: dict[str, int] = {}
+    tagged = 0
+    rows: list[Any] = []
+    for kind, tag, n, *detail in session.execute(union_all(counts, details)):
+        if kind == 1:
+            # As ``_objection_calls`` reads them: linkedid, phone, start_ts, last_agent, agent,
+            # tag, booked.
+            rows.append((*detail[:5], tag, detail[5]))
+        elif tag is None:
+            tagged = n
+        else:
+            per_tag[tag] = n
+    return per_tag, tagged, rows
+
+
 def _objection_calls(
-    session: Session, *, period: Period, options: ReportOptions, postgres: bool
+    session: Session,
+    *,
+    period: Period,
+    options: ReportOptions,
+    postgres: bool,
+    rows: list[Any] | None = None,
 ) -> list[ObjectionCall]:
     """Return the period's objection calls and what became of them (see
     ``figures.objection_calls``), decided by the database except the win-back window.
 
     Only the objection calls, their follow-up tasks and the bookings of their numbers are read.
+    ``rows``: the objection calls' rows when already read (``_tags_and_objection_rows``).
     """
-    booked_tag = aliased(CallTag)
-    booked_on_call = or_(
-        select(booked_tag.id)
-        .where(booked_tag.linkedid == Call.linkedid, booked_tag.tag == BOOKED_TAG)
-        .correlate(Call)
-        .exists(),
-        select(CallOutcome.id)
-        .where(CallOutcome.linkedid == Call.linkedid, CallOutcome.outcome == "booked")
-        .exists(),
-    )
+    if rows is None:
+        rows = list(
+            session.execute(
+                select(
+                    Call.linkedid,
+                    Call.phone,
+                    Call.start_ts,
+                    Call.last_agent,
+                    Call.agent,
+                    CallTag.tag,
+                    _booked_on_call(Call.linkedid),
+                )
+                .join(CallTag, CallTag.linkedid == Call.linkedid)
+                # SQLite, ``tag || ''``: from the period's calls (the started_at index) to
+                # their tags, never from every objection tag ever given (the tag's index).
+                .where(
+                    _in_period(period),
+                    (CallTag.tag if postgres else CallTag.tag + "").in_(OBJECTION_TAGS),
+                )
+            )
+        )
     calls: dict[str, dict[str, Any]] = {}
-    for linkedid, phone, start_ts, last_agent, agent, tag, on_call in session.execute(
-        select(
-            Call.linkedid,
-            Call.phone,
-            Call.start_ts,
-            Call.last_agent,
-            Call.agent,
-            CallTag.tag,
-            booked_on_call,
-        )
-        .join(CallTag, CallTag.linkedid == Call.linkedid)
-        # SQLite, ``tag || ''``: from the period's calls (the started_at index) to their tags,
-        # never from every objection tag ever given (the tag's index). PostgreSQL hashes.
-        .where(
-            _in_period(period),
-            (CallTag.tag if postgres else CallTag.tag + "").in_(OBJECTION_TAGS),
-        )
-    ):
+    for linkedid, phone, start_ts, last_agent, agent, tag, on_call in rows:
         handler = last_agent if last_agent is not None else agent
         call = calls.setdefault(
             linkedid,
@@ -536,15 +615,25 @@ def _objection_calls(
         if phone in numbers:
             booked_at[phone].append(datetime.fromtimestamp(start_ts, UTC))
     window = timedelta(days=options.win_back_days)
+    for times in booked_at.values():
+        times.sort()
+
+    def booked_later(phone: str | None, at: datetime) -> bool:
+        """Whether the number booked after ``at`` and within the window (the first booking
+        after ``at``, found by bisection)."""
+        if phone is None:
+            return False
+        times = booked_at.get(phone, [])
+        first = bisect_right(times, at)
+        return first < len(times) and times[first] <= at + window
+
     return [
         ObjectionCall(
             linkedid=linkedid,
             tags=frozenset(call["tags"]),
             handler=call["handler"],
             booked_on_call=call["on_call"],
-            won_back_later=not call["on_call"]
-            and call["phone"] is not None
-            and any(call["at"] < at <= call["at"] + window for at in booked_at[call["phone"]]),
+            won_back_later=not call["on_call"] and booked_later(call["phone"], call["at"]),
             task_open=task_open.get(linkedid),
             task_reached=task_reached.get(linkedid, False),
         )
