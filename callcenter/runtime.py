@@ -330,6 +330,8 @@ def run_demo(
                     port=0,
                     username=settings.ami_username,
                     secret=settings.ami_secret,
+                    # Calls happen now, from the first play on: the pages' «Сегодня» shows them.
+                    rewrite_first_play=True,
                 )
             )
             clinic = await stack.enter_async_context(

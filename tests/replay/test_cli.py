@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -133,6 +134,17 @@ def test_demo_plays_the_traces_and_prints_calls_and_tasks_live(tmp_path):
     assert "open callback task(s)" in p.stdout.splitlines()[-1]
     again = json_lines(run_cli("tasks", "--json", "--db", db).stdout)
     assert len(again) == int(p.stdout.splitlines()[-1].split("; ")[1].split()[0])
+    # The calls happen now (the recorded times are moved to the present from the first play;
+    # at full speed the later ones keep their recorded offsets, minutes ahead),
+    # so the panel's «Сегодня» pages show them.
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    with contextlib.closing(sqlite3.connect(tmp_path / "demo.db")) as con:
+        starts = [datetime.fromisoformat(r[0]) for r in con.execute("SELECT started_at FROM calls")]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert len(starts) == 45
+    assert all(abs(s.replace(tzinfo=None) - now) < timedelta(hours=1) for s in starts), starts[:3]
 
 
 def test_simulate_subcommand_is_the_simulator_cli():
