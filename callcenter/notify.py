@@ -133,6 +133,7 @@ _TASK_WORDS = {
     "opened": "opened",
     "repeat_drop": "repeat drop on",
     "taken_over": "now a callback:",
+    "attempt": "attempt on",
     "closed": "closed",
     "refused": "refused (consent)",
 }

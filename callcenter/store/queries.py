@@ -20,6 +20,7 @@ from callcenter.tasks.rules import (
     CloseTask,
     NoChange,
     OpenTask,
+    RecordManualAttempt,
     RecordRepeatDrop,
     TaskDecision,
     TaskKind,
@@ -30,6 +31,7 @@ TASK_CLOSED = "closed"
 EVENT_OPENED = "opened"
 EVENT_REPEAT_DROP = "repeat_drop"
 EVENT_CLOSED = "closed"
+EVENT_ATTEMPT = "attempt"  # an outbound call to the number (the dialer's, or dialled by hand)
 EVENT_TAKEN_OVER = "taken_over"  # a dropped call turned one of our follow-ups into a callback
 
 # Tasks opened for a dropped caller come first in the callback queue: the patient asked for us.
@@ -282,6 +284,10 @@ def _task_changes(session: Session, *, decision: TaskDecision) -> tuple[TaskChan
         case RecordRepeatDrop() | CloseTask():
             task = get_task(session, task_id=decision.task_id)
             status = EVENT_REPEAT_DROP if isinstance(decision, RecordRepeatDrop) else EVENT_CLOSED
+        case RecordManualAttempt():
+            task = get_task(session, task_id=decision.task_id)
+            closed = task is not None and task.status != TASK_OPEN
+            status = EVENT_CLOSED if closed else EVENT_ATTEMPT
         case NoChange():
             return ()
     if task is None:

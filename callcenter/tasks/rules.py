@@ -114,13 +114,41 @@ class CloseTask:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecordManualAttempt:
+    """An administrator dialled the number by hand (a desk phone, not the dialer) and the
+    patient did not answer: an attempt on the number's open task, like the dialer's."""
+
+    task_id: int
+    outcome: str  # "no_answer" | "busy" | "failed": the dialer's AttemptOutcome values
+    ended_at: float
+
+
+#: Hangup causes (Q.850) of an unanswered outbound call: busy, or the call could not be placed.
+BUSY_CAUSES = frozenset({17})
+FAILED_CAUSES = frozenset({1, 3, 27, 28, 34, 38, 41, 42})
+
+
+def manual_attempt_outcome(hangup_cause: int | None) -> str:
+    """Return how a hand-dialled unanswered call ended, as a dialer attempt outcome.
+
+    >>> manual_attempt_outcome(17), manual_attempt_outcome(19), manual_attempt_outcome(34)
+    ('busy', 'no_answer', 'failed')
+    """
+    if hangup_cause in BUSY_CAUSES:
+        return "busy"
+    if hangup_cause in FAILED_CAUSES:
+        return "failed"
+    return "no_answer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NoChange:
     """Leave tasks as they are."""
 
     why: str
 
 
-TaskDecision = OpenTask | RecordRepeatDrop | CloseTask | NoChange
+TaskDecision = OpenTask | RecordRepeatDrop | CloseTask | RecordManualAttempt | NoChange
 
 
 def compute_due_at(*, dropped_at: float) -> float:
@@ -182,6 +210,17 @@ def decide_task_change(
         )
     if is_contact(call):
         return _decide_for_contact(call=call, open_task=open_task)
+    if (
+        call.direction is Direction.OUTBOUND
+        and call.disposition is Disposition.OUTBOUND_FAILED
+        and open_task is not None
+        and parse_callback_task_id(call) is None  # the dialer records its own attempts
+    ):
+        return RecordManualAttempt(
+            task_id=open_task.task_id,
+            outcome=manual_attempt_outcome(call.hangup_cause),
+            ended_at=call.end_ts,
+        )
     return NoChange(why=f"{call.direction} {call.disposition} neither drops nor reaches a caller")
 
 

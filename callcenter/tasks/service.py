@@ -14,6 +14,7 @@ from callcenter.tasks.rules import (
     NoChange,
     OpenTask,
     OpenTaskView,
+    RecordManualAttempt,
     RecordRepeatDrop,
     TaskDecision,
     decide_task_change,
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
+
+#: Who "held" a hand-dialled attempt (no dialer lease is involved).
+MANUAL_DIAL_WORKER = "desk-phone"
 
 # Deciding twice is enough: the second time sees the task whose insert beat ours.
 _MAX_DECISIONS = 2
@@ -105,6 +109,38 @@ def _write(
         case CloseTask() if task is not None:
             queries.close_task(session, task=task, decision=decision, call_linkedid=call.linkedid)
             return True
+        case RecordManualAttempt() if task is not None:
+            _record_manual_attempt(session, task=task, decision=decision, call=call)
+            return True
         case NoChange():
             return True
     raise AssertionError(f"decision {decision!r} names a task that was not loaded")
+
+
+def _record_manual_attempt(
+    session: Session, *, task: Task, decision: RecordManualAttempt, call: CallRecord
+) -> None:
+    """Record a hand-dialled unanswered call as an attempt, then reschedule or close the task
+    by the clinic's rules (gaps, attempt limit), exactly as after the dialer's own attempt."""
+    from callcenter.store import dialer as store_dialer
+    from callcenter.tasks.schedule import AttemptOutcome, decide_after_attempt
+
+    ended_at = queries.to_utc(decision.ended_at)
+    outcome = AttemptOutcome(decision.outcome)
+    schedule = store_dialer.load_clinic_schedule(session)
+    store_dialer.finish_attempt(
+        session,
+        task_id=task.id,
+        action_id=None,
+        outcome=outcome,
+        linkedid=call.linkedid,
+        ended_at=ended_at,
+        decision=decide_after_attempt(
+            outcome=outcome,
+            attempts_before=task.attempts,
+            finished_at=ended_at,
+            schedule=schedule,
+        ),
+        worker_id=MANUAL_DIAL_WORKER,
+    )
+    session.expire(task)

@@ -159,16 +159,19 @@ def test_outbound_answered_closes_its_callback_task_by_id(make_call) -> None:
 
 
 @pytest.mark.parametrize(
-    ("direction", "disposition"),
+    ("direction", "disposition", "callback_task"),
     [
-        (Direction.OUTBOUND, Disposition.OUTBOUND_FAILED),
-        (Direction.INBOUND, Disposition.FAILED),
+        (Direction.OUTBOUND, Disposition.OUTBOUND_FAILED, "7"),
+        (Direction.INBOUND, Disposition.FAILED, None),
     ],
 )
-def test_failed_calls_change_nothing(make_call, direction, disposition) -> None:
-    """Rule: only an answered call closes a task; a failed callback is not counted here (later
-    callback-queue work counts attempts)."""
-    call = make_call(direction=direction, disposition=disposition, start_ts=5000.0)
+def test_failed_calls_change_nothing(make_call, direction, disposition, callback_task) -> None:
+    """Rule: only an answered call closes a task; the dialer's own failed callback (it carries
+    CALLBACK_TASK) is counted by the dialer, not here; a failed inbound call is nobody's drop.
+    (A number dialled by hand is an attempt: tests/store/test_manual_attempts.py.)"""
+    call = make_call(
+        direction=direction, disposition=disposition, start_ts=5000.0, callback_task=callback_task
+    )
     assert isinstance(decide_task_change(call=call, open_task=open_task_view()), NoChange)
 
 
