@@ -20,6 +20,32 @@ _KIND_BY_CALL = {
     "dms": "dms_reminder",
 }
 _INBOUND = frozenset({"inbound", "inbound_known", "inbound_unknown"})
+# Task reasons whose callback has a script of its own (the others fall back to the caller's).
+_KIND_BY_CALL_REASON = {
+    "missed_call": "callback_missed",
+    "abandoned_call": "callback_abandoned",
+    "sleeping": "sleeping_care",
+    "nps_followup": "nps_followup",
+    "care": "care_after_treatment",
+    "no_show": "no_show",
+    "dms_reminder": "dms_reminder",
+}
+
+
+def callback_call_kind(card: Mapping[str, Any]) -> str:
+    """Return the call kind of a callback we placed to this card's patient: the situation of
+    the open task it answers (the first one with a script), else the caller's own script.
+
+    >>> callback_call_kind({"open_tasks": [{"reason": "abandoned_call"}]})
+    'callback_abandoned'
+    >>> callback_call_kind({"open_tasks": [{"reason": "click_to_call"}]})
+    'inbound'
+    """
+    for task in card.get("open_tasks") or ():
+        kind = _KIND_BY_CALL_REASON.get(str(task.get("reason")))
+        if kind is not None:
+            return kind
+    return "inbound"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -134,7 +134,7 @@ def test_a_broken_card_still_pops_the_number(app, sockets):
     from web.extensions import socketio
     from web.realtime.notifier import SocketIONotifier, emitter_for
 
-    def broken(caller, now):
+    def broken(caller, now, outbound):
         raise RuntimeError("database down")
 
     notifier = SocketIONotifier(emit=emitter_for(socketio), content_loader=broken)

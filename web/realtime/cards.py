@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.errors import CallcenterError
-from callcenter.playbook.select import select_script, situation_for
+from callcenter.playbook.select import callback_call_kind, select_script, situation_for
 from callcenter.store.patients import load_card
 from callcenter.store.playbook import current_playbook
 
@@ -18,20 +18,27 @@ log = logging.getLogger(__name__)
 
 #: (card, script or None) for a caller ID at a moment.
 PopContent = tuple[dict[str, Any], dict[str, Any] | None]
-ContentLoader = Callable[[str | None, datetime], PopContent]
+#: ``(caller, now, outbound)``: ``outbound`` for a callback we placed (its task's script).
+ContentLoader = Callable[[str | None, datetime, bool], PopContent]
 
 
-def load_pop_content(session: Session, *, caller: str | None, now: datetime) -> PopContent:
-    """Return the caller's card and the script to suggest for an inbound call."""
+def load_pop_content(
+    session: Session, *, caller: str | None, now: datetime, outbound: bool = False
+) -> PopContent:
+    """Return the caller's card and the script to suggest: the caller's own for an inbound
+    call, the open task's (a callback after a missed call, «Забота», …) for one we placed."""
     card = load_card(session, caller=caller, now=now).to_dict()
-    return card, suggest_script(session, card=card)
+    kind = callback_call_kind(card) if outbound else "inbound"
+    return card, suggest_script(session, card=card, call_kind=kind)
 
 
-def suggest_script(session: Session, *, card: dict[str, Any]) -> dict[str, Any] | None:
+def suggest_script(
+    session: Session, *, card: dict[str, Any], call_kind: str = "inbound"
+) -> dict[str, Any] | None:
     """Return the playbook's script for this caller, or None when the playbook has none."""
     try:
         playbook = current_playbook(session)
-        situation = situation_for(card=card, call_kind="inbound")
+        situation = situation_for(card=card, call_kind=call_kind)
         return select_script(situation, playbook=playbook).to_dict()
     except CallcenterError as exc:
         # A bad or incomplete playbook must not stop the pop: the card matters more.
@@ -42,8 +49,8 @@ def suggest_script(session: Session, *, card: dict[str, Any]) -> dict[str, Any] 
 def make_content_loader(factory: sessionmaker[Session]) -> ContentLoader:
     """Return ``(caller, now) -> (card, script)``, each load in its own session."""
 
-    def load(caller: str | None, now: datetime) -> PopContent:
+    def load(caller: str | None, now: datetime, outbound: bool = False) -> PopContent:
         with factory() as session:
-            return load_pop_content(session, caller=caller, now=now)
+            return load_pop_content(session, caller=caller, now=now, outbound=outbound)
 
     return load

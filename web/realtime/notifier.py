@@ -197,6 +197,7 @@ class SocketIONotifier:
         # Where the board is also kept for a web server in another process (Redis), if any.
         self._publish_board = publish_board
         self._now = now
+        self._outbound: set[str] = set()  # linkedids of live calls we placed
         self._jobs = StoreWriter(name="screen-pops")
 
     # -- the Notifier port (called from the event loop or the store writer) --
@@ -212,6 +213,9 @@ class SocketIONotifier:
         }
 
         def send() -> None:
+            if str(effect.direction) == "outbound":
+                # A callback we placed: its pop suggests the script of the task it answers.
+                self._outbound.add(effect.linkedid)
             self._to_supervisors("call_started", payload)
             self.board.call_started(effect)
             self._send_board()
@@ -330,7 +334,9 @@ class SocketIONotifier:
                 caller_name=effect.caller_name,
                 queue=effect.queue,
             )
-            pop.card, pop.script = self._content(effect.caller)
+            pop.card, pop.script = self._content(
+                effect.caller, outbound=effect.linkedid in self._outbound
+            )
             self.registry.put(pop)
         pop.ringing.add(effect.agent)
         self._emit("pop", pop.payload(effect.agent), ext_room(effect.agent), OPERATOR_NS)
@@ -377,6 +383,7 @@ class SocketIONotifier:
             self._withdraw(effect.linkedid, agent, reason="answered_elsewhere")
 
     def _end(self, call: CallRecord) -> None:
+        self._outbound.discard(call.linkedid)
         self._to_supervisors("call_ended", call_payload(call))
         self.board.call_ended(call)
         self._send_board()
@@ -416,11 +423,13 @@ class SocketIONotifier:
             except Exception:
                 log.exception("sharing the wallboard through Redis failed")
 
-    def _content(self, caller: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def _content(
+        self, caller: str | None, *, outbound: bool = False
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         if self._load_content is None:
             return None, None
         try:
-            return self._load_content(caller, self._now())
+            return self._load_content(caller, self._now(), outbound)
         except Exception:
             # The phone is ringing: pop the number now rather than nothing; the card's failure
             # is logged with its traceback for the fix.
