@@ -16,7 +16,6 @@ this machine's wall clock. Prints p50 / p90 / p99 / max; the target is p99 < 100
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import signal
@@ -25,16 +24,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
-from callcenter.ami.simulator import AmiSimulator, SimSession
+from callcenter.ami.simulator import SimSession
+from callcenter.ami.simulator_thread import SimulatorThread
 from callcenter.store import users
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.models_patients import Patient, PatientNote, PatientPhone, Visit
@@ -129,38 +127,6 @@ class RingClock:
         linkedid, agent = _LINKEDID.search(raw), _INTERFACE.search(raw)
         if linkedid is not None and agent is not None:
             self.rings.setdefault((linkedid.group(1), agent.group(1)), time.time())
-
-
-class SimulatorThread:
-    """The simulator on its own thread and event loop."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.sim: AmiSimulator | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with AmiSimulator(port=0, **self.options) as sim:
-            self.sim = sim
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> AmiSimulator:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the AMI simulator did not start")
-        assert self.sim is not None
-        return self.sim
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
 
 
 def seed(url: str, *, operators: dict[str, str]) -> None:

@@ -25,7 +25,6 @@ status 0 when every check passes; ``--json-out`` writes the figures for tests.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -47,7 +46,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.ami.simulator import AmiSimulator, SimSession, load_trace
+from callcenter.ami.simulator import SimSession, load_trace
+from callcenter.ami.simulator_thread import SimulatorThread
 from callcenter.ami.traces import trace_path
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.models import AmiGap, Call
@@ -185,51 +185,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.05)
-
-
-class SimulatorThread:
-    """The simulator on its own event loop; ``call`` runs a failure mode on that loop."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.sim: AmiSimulator | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with AmiSimulator(port=0, **self.options) as sim:
-            self.sim = sim
-            self._ready.set()
-            await self._stop.wait()
-
-    def start(self) -> AmiSimulator:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the AMI simulator did not start")
-        assert self.sim is not None
-        return self.sim
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
-
-    def call(self, fn: Callable[[], object]) -> None:
-        assert self.loop is not None
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                fn()
-            finally:
-                done.set()
-
-        self.loop.call_soon_threadsafe(run)
-        done.wait(10)
 
 
 def process_env(**overrides: str) -> dict[str, str]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,57 +14,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.ami.simulator import AmiSimulator
 from callcenter.ami.traces import trace_path
 from callcenter.store.db import create_db_engine, create_session_factory
 from callcenter.store.models import Call
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class SimulatorThread:
-    """An ``AmiSimulator`` served from its own thread and event loop (``with`` block)."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.sim: AmiSimulator | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with AmiSimulator(port=0, **self.options) as sim:
-            self.sim = sim
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> AmiSimulator:
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise RuntimeError("the AMI simulator did not start")
-        assert self.sim is not None
-        return self.sim
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.call(lambda: self._stop.set() if self._stop else None)
-        self._thread.join(15)
-
-    def call(self, fn: Callable[[], object]) -> None:
-        """Run ``fn`` on the simulator's loop (failure modes are not thread-safe)."""
-        assert self._loop is not None
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                fn()
-            finally:
-                done.set()
-
-        self._loop.call_soon_threadsafe(run)
-        done.wait(10)
 
 
 def free_port() -> int:

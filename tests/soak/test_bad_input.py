@@ -10,10 +10,10 @@ import sys
 import pytest
 from sqlalchemy.engine import make_url
 
+from callcenter.ami.simulator_thread import SimulatorThread
 from callcenter.store.sink import StoreUnreachable, open_call_sink
 from tests.soak.helpers import (
     ROOT,
-    SimulatorThread,
     free_port,
     http_get,
     process_env,

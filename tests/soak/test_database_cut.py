@@ -19,9 +19,9 @@ from collections import Counter
 import pytest
 from sqlalchemy.engine import make_url
 
+from callcenter.ami.simulator_thread import SimulatorThread
 from tests.soak.helpers import (
     ROOT,
-    SimulatorThread,
     expected_calls,
     free_port,
     http_get,
