@@ -37,11 +37,12 @@ from bench_screenpop import (  # noqa: E402 (the script's own directory first)
     AMI_SECRET,
     PASSWORD,
     RingClock,
-    SimulatorThread,
     Stack,
     percentile,
     seed,
 )
+
+from callcenter.ami.simulator_thread import SimulatorThread  # noqa: E402
 
 EXTENSIONS = ("101", "102", "103")
 NS = "/operator"

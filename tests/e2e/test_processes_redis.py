@@ -16,12 +16,12 @@ import threading
 
 import pytest
 
+from callcenter.ami.simulator_thread import SimulatorThread
 from callcenter.store import users
 from callcenter.store.db import create_db_engine, create_session_factory, upgrade
 from callcenter.store.models_patients import Patient, PatientPhone
 from tests.soak.helpers import (
     ROOT,
-    SimulatorThread,
     expected_calls,
     free_port,
     http_get,

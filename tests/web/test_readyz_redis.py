@@ -18,10 +18,10 @@ import time
 
 import pytest
 
+from callcenter.ami.simulator_thread import SimulatorThread
 from callcenter.store.db import upgrade
 from tests.soak.helpers import (
     ROOT,
-    SimulatorThread,
     free_port,
     http_get,
     process_env,
