@@ -165,6 +165,18 @@ def load_gap_rows(session: Session, *, period: Period) -> list[GapRow]:
     return [GapRow(started_at=s, ended_at=e) for s, e in session.execute(query)]
 
 
+def _attempts_by_task(session: Session, tasks: ColumnElement[bool]) -> dict[int, list[AttemptRow]]:
+    """Return the attempts of the tasks ``tasks`` selects, by task id."""
+    attempts: dict[int, list[AttemptRow]] = defaultdict(list)
+    for task_id, started_at, outcome in session.execute(
+        select(TaskAttempt.task_id, TaskAttempt.started_at, TaskAttempt.outcome)
+        .join(Task, Task.id == TaskAttempt.task_id)
+        .where(tasks)
+    ):
+        attempts[task_id].append(AttemptRow(started_at=started_at, outcome=outcome))
+    return attempts
+
+
 def load_task_rows(session: Session, *, period: Period) -> list[TaskRow]:
     """Return the dropped-caller tasks opened in the period, with their drops and attempts."""
     in_period = and_(
@@ -180,13 +192,7 @@ def load_task_rows(session: Session, *, period: Period) -> list[TaskRow]:
     ):
         if linkedid is not None:
             drops[task_id].append(linkedid)
-    attempts: dict[int, list[AttemptRow]] = defaultdict(list)
-    for task_id, started_at, outcome in session.execute(
-        select(TaskAttempt.task_id, TaskAttempt.started_at, TaskAttempt.outcome)
-        .join(Task, Task.id == TaskAttempt.task_id)
-        .where(in_period)
-    ):
-        attempts[task_id].append(AttemptRow(started_at=started_at, outcome=outcome))
+    attempts = _attempts_by_task(session, in_period)
     query = select(
         Task.id,
         Task.phone,
@@ -265,13 +271,7 @@ def load_followup_rows(session: Session, *, period: Period) -> list[TaskRow]:
     from_objection = and_(
         Task.opened_at >= period.start, Task.first_call_linkedid.in_(_objection_call_ids(period))
     )
-    attempts: dict[int, list[AttemptRow]] = defaultdict(list)
-    for task_id, started_at, outcome in session.execute(
-        select(TaskAttempt.task_id, TaskAttempt.started_at, TaskAttempt.outcome)
-        .join(Task, Task.id == TaskAttempt.task_id)
-        .where(from_objection)
-    ):
-        attempts[task_id].append(AttemptRow(started_at=started_at, outcome=outcome))
+    attempts = _attempts_by_task(session, from_objection)
     query = select(
         Task.id,
         Task.phone,
