@@ -388,7 +388,9 @@ def count_calls(
             if wait <= options.service_level_s:
                 counts.within += 1
     counts.waits = len(waits)
-    counts.wait_sum = sum(waits)
+    # fsum: correctly rounded whatever the order, so sums of parts (the database's hourly
+    # rollups) give the very same float.
+    counts.wait_sum = math.fsum(waits)
     return counts, waits
 
 
@@ -580,7 +582,7 @@ def summarize_agents(calls: Iterable[CallRow]) -> list[AgentFigures]:
             offered=len(offered[agent]),
             answered=len(answered[agent]),
             missed=missed[agent],
-            avg_talk_s=sum(talk[agent]) / len(talk[agent]) if talk[agent] else None,
+            avg_talk_s=math.fsum(talk[agent]) / len(talk[agent]) if talk[agent] else None,
             callbacks=callbacks[agent],
         )
         for agent in agents

@@ -6,9 +6,12 @@ test sees them in the models.
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from datetime import datetime
 
-from callcenter.store.models import Call, Task
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.store.models import Base, Call, Task
 
 #: The dropped-caller figures read tasks opened in a period.
 IX_TASKS_OPENED_AT = Index("ix_tasks_opened_at", Task.opened_at)
@@ -33,3 +36,89 @@ IX_CALLS_DISPOSITION_START_TS = Index(
 )
 IX_CALLS_LAST_AGENT_START_TS = Index("ix_calls_last_agent_start_ts", Call.last_agent, Call.start_ts)
 IX_CALLS_PHONE_START_TS = Index("ix_calls_phone_start_ts", Call.phone, Call.start_ts)
+
+
+# 0013_report_hours: hourly rollups of the dashboard's figures (PostgreSQL fills and reads
+# them; see ``callcenter.store.report_hours``). A row per UTC hour that has been computed;
+# triggers on the source tables mark an hour stale when a row of it changes.
+
+
+class ReportHour(Base):
+    """One computed UTC hour: its rollup rows below are current unless the hour is stale."""
+
+    __tablename__ = "report_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    tagged: Mapped[int] = mapped_column(Integer)  # the hour's calls with any tag
+    computed_at: Mapped[datetime]
+
+
+class ReportStaleHour(Base):
+    """An hour whose source rows changed after it was computed (written by triggers)."""
+
+    __tablename__ = "report_stale_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+
+
+def _hour_key() -> Mapped[datetime]:
+    return mapped_column(ForeignKey("report_hours.hour", ondelete="CASCADE"), primary_key=True)
+
+
+class ReportHourCalls(Base):
+    """An hour's inbound calls of one disposition and their waits.
+
+    ``waits``: the calls' queue waits (those that have one), ``sl_waits``: the answered calls'
+    waits as the service level reads them (queue wait, else the wait); both packed big-endian
+    float64 values in ascending order, so any threshold or percentile is exact.
+    """
+
+    __tablename__ = "report_hour_calls"
+
+    hour: Mapped[datetime] = _hour_key()
+    disposition: Mapped[str] = mapped_column(String(24), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+    waits: Mapped[bytes] = mapped_column(LargeBinary)
+    sl_waits: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReportHourAgents(Base):
+    """An hour's inbound calls rung to one administrator, and their callbacks placed.
+
+    ``talks``: each answered leg's talk time, packed big-endian float64 values.
+    """
+
+    __tablename__ = "report_hour_agents"
+
+    hour: Mapped[datetime] = _hour_key()
+    agent: Mapped[str] = mapped_column(String(32), primary_key=True)
+    offered: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    missed: Mapped[int] = mapped_column(Integer)
+    talks: Mapped[bytes] = mapped_column(LargeBinary)
+    callbacks: Mapped[int] = mapped_column(Integer)
+
+
+class ReportHourTags(Base):
+    """An hour's calls with one tag."""
+
+    __tablename__ = "report_hour_tags"
+
+    hour: Mapped[datetime] = _hour_key()
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+
+
+class ReportHourObjections(Base):
+    """An hour's calls with an objection tag: what the objection figures start from."""
+
+    __tablename__ = "report_hour_objections"
+
+    hour: Mapped[datetime] = _hour_key()
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    start_ts: Mapped[float] = mapped_column(Float)
+    last_agent: Mapped[str | None] = mapped_column(String(32))
+    agent: Mapped[str | None] = mapped_column(String(32))
+    booked: Mapped[bool]

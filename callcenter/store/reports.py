@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Engine,
     Float,
     Integer,
     Interval,
@@ -71,6 +72,7 @@ from callcenter.reports.figures import (
     tag_figures,
     with_objections,
 )
+from callcenter.store import report_hours
 from callcenter.store.models import AmiGap, Call, CallLeg, Task, TaskAttempt, TaskEvent
 from callcenter.store.models_patients import PatientPhone, Visit
 from callcenter.store.models_speech import CallTag
@@ -377,6 +379,8 @@ def load_figures(
         # (JIT, on by default above a cost threshold) costs more than it saves. This
         # transaction only.
         session.execute(text("SET LOCAL jit = off"))
+        if report_hours.covers(period):
+            return _figures_from_hours(session, period=period, options=options, now=now)
     local = _LocalClock(period, postgres=postgres)
     cells, p90 = _call_counts(session, period=period, local=local, options=options)
     if p90 is None:
@@ -418,6 +422,51 @@ def load_figures(
         agents=with_objections(
             _agent_figures(session, period=period, postgres=postgres), per_agent
         ),
+        gaps=summarize_gaps(
+            load_gap_rows(session, period=period), period=period, now=now or datetime.now(UTC)
+        ),
+        tags=tag_figures(tags, tagged_calls=tagged),
+        tagged_calls=tagged,
+        objections=objections,
+        objections_total=objections_total,
+    )
+
+
+def _figures_from_hours(
+    session: Session, *, period: Period, options: ReportOptions, now: datetime | None
+) -> Figures:
+    """Return the figures on PostgreSQL from the hourly rollups (``store.report_hours``),
+    the drops and what followed the objections from the tasks themselves."""
+    bind = session.get_bind()
+    report_hours.refresh(
+        bind if isinstance(bind, Engine) else session.connection(),
+        start=period.start,
+        end=period.end,
+    )
+    connection = session.connection()
+    calls = report_hours.read_calls(connection, period=period, options=options)
+    tags, tagged = report_hours.read_tags(connection, period=period)
+    objections, objections_total, per_agent = summarize_objections(
+        _objection_calls(
+            session,
+            period=period,
+            options=options,
+            postgres=True,
+            rows=report_hours.read_objection_rows(connection, period=period),
+        )
+    )
+    totals = calls.totals
+    dropped = sum(getattr(totals, disposition) for disposition in DROPPED)  # fields so named
+    return Figures(
+        period=period,
+        options=options,
+        totals=totals,
+        by_day=calls.by_day,
+        by_hour=calls.by_hour,
+        drops=_drop_figures(
+            session, period=period, options=options, dropped=dropped, postgres=True
+        ),
+        agents=with_objections(report_hours.read_agents(connection, period=period), per_agent),
         gaps=summarize_gaps(
             load_gap_rows(session, period=period), period=period, now=now or datetime.now(UTC)
         ),
