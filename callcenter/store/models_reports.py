@@ -50,6 +50,9 @@ class ReportHour(Base):
 
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     tagged: Mapped[int] = mapped_column(Integer)  # the hour's calls with any tag
+    # The hour's dropped inbound calls that opened or joined a callback task, with each such
+    # task's opening: packed big-endian float64 pairs (call id, opened_at as a UNIX time).
+    drop_tasks: Mapped[bytes] = mapped_column(LargeBinary)
     computed_at: Mapped[datetime]
 
 
@@ -80,6 +83,23 @@ class ReportHourCalls(Base):
     calls: Mapped[int] = mapped_column(Integer)
     waits: Mapped[bytes] = mapped_column(LargeBinary)
     sl_waits: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReportHourTasks(Base):
+    """The callback tasks of dropped callers opened in an hour.
+
+    ``to_attempt`` and ``to_contact``: seconds from the opening to the first attempt and to
+    the first contact (those that have one), packed big-endian float64 values.
+    """
+
+    __tablename__ = "report_hour_tasks"
+
+    hour: Mapped[datetime] = _hour_key()
+    tasks: Mapped[int] = mapped_column(Integer)
+    to_attempt: Mapped[bytes] = mapped_column(LargeBinary)
+    to_contact: Mapped[bytes] = mapped_column(LargeBinary)
+    still_open: Mapped[int] = mapped_column(Integer)
+    unreachable: Mapped[int] = mapped_column(Integer)
 
 
 class ReportHourAgents(Base):

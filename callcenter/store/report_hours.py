@@ -32,6 +32,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
 from sqlalchemy.sql.expression import bindparam
 
 from callcenter.reports.figures import (
+    CONTACT_CLOSE_REASONS,
+    DROPPED,
+    DROPPED_TASK_REASONS,
     MISSED_LEG_OUTCOMES,
     OBJECTION_TAGS,
     AgentFigures,
@@ -87,9 +90,13 @@ def _packed(expression: str, *, order: bool, where: str) -> str:
     )
 
 
+_DROPPED = ", ".join(f"'{d}'" for d in sorted(DROPPED))
+_DROP_REASONS = ", ".join(f"'{r}'" for r in sorted(DROPPED_TASK_REASONS))
+_CONTACT_REASONS = ", ".join(f"'{r}'" for r in sorted(CONTACT_CLOSE_REASONS))
+_EPOCH = "extract(epoch FROM {})::float8"
 _INSERT_HOURS = f"""
-INSERT INTO report_hours (hour, tagged, computed_at)
-SELECT h.hour, coalesce(t.tagged, 0), now()
+INSERT INTO report_hours (hour, tagged, drop_tasks, computed_at)
+SELECT h.hour, coalesce(t.tagged, 0), coalesce(d.pairs, ''::bytea), now()
 FROM unnest(CAST(:hours AS timestamptz[])) AS h(hour)
 LEFT JOIN (
     SELECT {_CALL_HOUR} AS hour, count(DISTINCT c.linkedid) AS tagged
@@ -97,6 +104,59 @@ LEFT JOIN (
     WHERE {_CALLS_IN}
     GROUP BY 1
 ) t ON t.hour = h.hour
+LEFT JOIN (
+    SELECT hour, string_agg(float8send(call_id::float8) || float8send(opened), ''::bytea)
+        AS pairs
+    FROM (
+        SELECT DISTINCT {_CALL_HOUR} AS hour, c.id AS call_id, {_EPOCH.format("t.opened_at")}
+            AS opened
+        FROM calls c
+        JOIN task_events e ON e.call_linkedid = c.linkedid
+        JOIN tasks t ON t.id = e.task_id
+        WHERE c.direction = 'inbound' AND c.disposition IN ({_DROPPED})
+            AND e.kind IN ('opened', 'repeat_drop') AND t.reason IN ({_DROP_REASONS})
+            AND {_CALLS_IN}
+    ) links
+    GROUP BY hour
+) d ON d.hour = h.hour
+"""
+
+_TASK_HOUR = _HOUR_OF.format(column="t.opened_at")
+_TASKS_IN = (
+    f"t.opened_at >= :lo AND t.opened_at < :hi AND {_TASK_HOUR} = ANY(:hours) "
+    f"AND t.reason IN ({_DROP_REASONS})"
+)
+_INSERT_TASKS = f"""
+INSERT INTO report_hour_tasks (hour, tasks, to_attempt, to_contact, still_open, unreachable)
+WITH attempts AS (
+    SELECT a.task_id, min(a.started_at) AS first,
+        min(a.started_at) FILTER (WHERE a.outcome = 'answered') AS answer
+    FROM task_attempts a JOIN tasks t ON t.id = a.task_id
+    WHERE {_TASKS_IN}
+    GROUP BY a.task_id
+), per_task AS (
+    SELECT {_TASK_HOUR} AS hour, t.status, t.close_reason,
+        {_EPOCH.format("a.first - t.opened_at")} AS to_attempt,
+        -- LEAST skips NULLs: the earlier of the first answer and a closing by contact.
+        least(a.answer, CASE WHEN t.close_reason IN ({_CONTACT_REASONS})
+            AND t.closed_at IS NOT NULL THEN t.closed_at END) AS contact,
+        t.opened_at
+    FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id
+    WHERE {_TASKS_IN}
+)
+SELECT hour, count(*),
+    {_packed("to_attempt", order=True, where="true")},
+    {
+    _packed(
+        f"greatest(0.0, {_EPOCH.format('contact - opened_at')})",
+        order=True,
+        where="contact IS NOT NULL",
+    )
+},
+    count(*) FILTER (WHERE status = 'open'),
+    count(*) FILTER (WHERE status <> 'open' AND close_reason = 'unreachable')
+FROM per_task
+GROUP BY hour
 """
 
 _WAIT = "c.queue_wait_s"
@@ -210,6 +270,7 @@ def _refresh_chunk(connection: Connection, hours: Sequence[datetime]) -> int:
     )
     for statement in (
         _INSERT_HOURS,
+        _INSERT_TASKS,
         _INSERT_CALLS,
         _INSERT_AGENTS,
         _INSERT_TAGS,
@@ -354,6 +415,57 @@ def read_objection_rows(connection: Connection, *, period: Period) -> list[Any]:
             ),
             {"start": period.start, "end": period.end},
         )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFigures:
+    """The period's dropped callers' tasks, as ``reports.drop_figures`` takes them."""
+
+    with_task: int
+    tasks: int
+    to_attempt: list[float]
+    to_contact: list[float]
+    still_open: int
+    unreachable: int
+
+
+def read_tasks(connection: Connection, *, period: Period) -> TaskFigures:
+    """Return the period's callback tasks of dropped callers (opened in the period) and how
+    many of the period's dropped calls opened or joined one of them."""
+    bounds = {"start": period.start, "end": period.end}
+    start, end = period.start.timestamp(), period.end.timestamp()
+    linked: set[float] = set()
+    for (packed,) in connection.execute(
+        text("SELECT drop_tasks FROM report_hours WHERE hour >= :start AND hour < :end"),
+        bounds,
+    ):
+        pairs = unpack(packed)
+        for at in range(0, len(pairs), 2):
+            if start <= pairs[at + 1] < end:
+                linked.add(pairs[at])
+    tasks = still_open = unreachable = 0
+    to_attempt: list[float] = []
+    to_contact: list[float] = []
+    for n, attempt, contact, n_open, n_unreachable in connection.execute(
+        text(
+            "SELECT tasks, to_attempt, to_contact, still_open, unreachable "
+            "FROM report_hour_tasks WHERE hour >= :start AND hour < :end"
+        ),
+        bounds,
+    ):
+        tasks += n
+        to_attempt.extend(unpack(attempt))
+        to_contact.extend(unpack(contact))
+        still_open += n_open
+        unreachable += n_unreachable
+    return TaskFigures(
+        with_task=len(linked),
+        tasks=tasks,
+        to_attempt=to_attempt,
+        to_contact=to_contact,
+        still_open=still_open,
+        unreachable=unreachable,
     )
 
 

@@ -72,7 +72,7 @@ from callcenter.reports.figures import (
     tag_figures,
     with_objections,
 )
-from callcenter.store import report_hours
+from callcenter.store import report_hours, snapshot_reads
 from callcenter.store.models import AmiGap, Call, CallLeg, Task, TaskAttempt, TaskEvent
 from callcenter.store.models_patients import PatientPhone, Visit
 from callcenter.store.models_speech import CallTag
@@ -436,43 +436,72 @@ def _figures_from_hours(
     session: Session, *, period: Period, options: ReportOptions, now: datetime | None
 ) -> Figures:
     """Return the figures on PostgreSQL from the hourly rollups (``store.report_hours``),
-    the drops and what followed the objections from the tasks themselves."""
+    with what followed the objections and the drops' win-backs from the rows themselves.
+
+    The hours are refreshed first (committed); then three independent parts run side by
+    side on one snapshot (``store.snapshot_reads``).
+    """
     bind = session.get_bind()
     report_hours.refresh(
         bind if isinstance(bind, Engine) else session.connection(),
         start=period.start,
         end=period.end,
     )
-    connection = session.connection()
-    calls = report_hours.read_calls(connection, period=period, options=options)
-    tags, tagged = report_hours.read_tags(connection, period=period)
-    objections, objections_total, per_agent = summarize_objections(
-        _objection_calls(
-            session,
-            period=period,
-            options=options,
-            postgres=True,
-            rows=report_hours.read_objection_rows(connection, period=period),
+
+    def calls(s: Session) -> Any:
+        connection = s.connection()
+        return (
+            report_hours.read_calls(connection, period=period, options=options),
+            report_hours.read_tags(connection, period=period),
+            report_hours.read_agents(connection, period=period),
         )
+
+    def objections(s: Session) -> Any:
+        rows = report_hours.read_objection_rows(s.connection(), period=period)
+        return summarize_objections(
+            _objection_calls(s, period=period, options=options, postgres=True, rows=rows)
+        )
+
+    def drops(s: Session) -> Any:
+        return (
+            report_hours.read_tasks(s.connection(), period=period),
+            _won_back_tasks(s, period=period, options=options),
+            load_gap_rows(s, period=period),
+        )
+
+    parts = snapshot_reads.run_parts(
+        session,
+        {"calls": calls, "objections": objections, "drops": drops},
+        setup=("SET LOCAL jit = off",),
     )
-    totals = calls.totals
+    buckets, (tags, tagged), agents = parts["calls"]
+    objection_figures, objections_total, per_agent = parts["objections"]
+    tasks, won, gaps = parts["drops"]
+    totals = buckets.totals
     dropped = sum(getattr(totals, disposition) for disposition in DROPPED)  # fields so named
     return Figures(
         period=period,
         options=options,
         totals=totals,
-        by_day=calls.by_day,
-        by_hour=calls.by_hour,
-        drops=_drop_figures(
-            session, period=period, options=options, dropped=dropped, postgres=True
+        by_day=buckets.by_day,
+        by_hour=buckets.by_hour,
+        drops=drop_figures(
+            dropped_calls=dropped,
+            with_task=tasks.with_task,
+            tasks=tasks.tasks,
+            attempted=len(tasks.to_attempt),
+            to_attempt=(percentile(tasks.to_attempt, 0.5), percentile(tasks.to_attempt, 0.9)),
+            to_contact=(percentile(tasks.to_contact, 0.5), percentile(tasks.to_contact, 0.9)),
+            reached=len(tasks.to_contact),
+            won_back=won,
+            still_open=tasks.still_open,
+            unreachable=tasks.unreachable,
         ),
-        agents=with_objections(report_hours.read_agents(connection, period=period), per_agent),
-        gaps=summarize_gaps(
-            load_gap_rows(session, period=period), period=period, now=now or datetime.now(UTC)
-        ),
+        agents=with_objections(agents, per_agent),
+        gaps=summarize_gaps(gaps, period=period, now=now or datetime.now(UTC)),
         tags=tag_figures(tags, tagged_calls=tagged),
         tagged_calls=tagged,
-        objections=objections,
+        objections=objection_figures,
         objections_total=objections_total,
     )
 
@@ -648,14 +677,16 @@ def _objection_calls(
         )
     ):
         if phone in numbers:
-            booked_at[phone].append(at)
+            # One tzinfo for every moment: comparing datetimes of different tzinfo objects
+            # asks each for its offset, thousands of times over.
+            booked_at[phone].append(at.astimezone(UTC))
     for phone, at in session.execute(
         select(PatientPhone.phone, Visit.booked_at)
         .join(Visit, Visit.patient_id == PatientPhone.patient_id)
         .where(Visit.booked_at >= period.start, Visit.booked_at < until)
     ):
         if phone in numbers:
-            booked_at[phone].append(at)
+            booked_at[phone].append(at.astimezone(UTC))
     for phone, start_ts in session.execute(
         select(Call.phone, Call.start_ts)
         .join(CallTag, CallTag.linkedid == Call.linkedid)
@@ -1049,39 +1080,7 @@ def _drop_figures(
             dropped=dropped,
             with_task=with_task or 0,
         )
-    window = timedelta(days=options.win_back_days)
-    until = period.end + window
-    bookings = union_all(
-        # The call's number looked up per booking (a few thousand index probes), never a
-        # join the planner may turn into a scan of every call.
-        select(
-            select(Call.phone)
-            .where(Call.linkedid == CallOutcome.linkedid)
-            .scalar_subquery()
-            .label("phone"),
-            CallOutcome.at.label("at"),
-        ).where(
-            CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
-        ),
-        select(PatientPhone.phone.label("phone"), Visit.booked_at.label("at"))
-        .join(PatientPhone, PatientPhone.patient_id == Visit.patient_id)
-        .where(Visit.booked_at >= period.start, Visit.booked_at < until),
-    ).subquery()
-    # A WHERE EXISTS (a semi-join over the period's few bookings), not a per-task subplan.
-    won = session.scalar(
-        select(func.count())
-        .select_from(Task)
-        .where(
-            in_period,
-            select(bookings.c.phone)
-            .where(
-                bookings.c.phone == Task.phone,
-                bookings.c.at >= Task.opened_at,
-                bookings.c.at <= Task.opened_at + literal(window, Interval()),
-            )
-            .exists(),
-        )
-    )
+    won = _won_back_tasks(session, period=period, options=options)
     per_task = (
         select(
             Task.opened_at.label("opened_at"),
@@ -1128,9 +1127,51 @@ def _drop_figures(
         to_attempt=(_maybe_float(a50), _maybe_float(a90)),
         to_contact=(_maybe_float(c50), _maybe_float(c90)),
         reached=reached,
-        won_back=won or 0,
+        won_back=won,
         still_open=still_open,
         unreachable=unreachable,
+    )
+
+
+def _won_back_tasks(session: Session, *, period: Period, options: ReportOptions) -> int:
+    """Return the period's callback tasks of dropped callers whose number booked within
+    ``win_back_days`` of the task's opening (PostgreSQL)."""
+    in_period = _tasks_in_period(period)
+    window = timedelta(days=options.win_back_days)
+    until = period.end + window
+    bookings = union_all(
+        # The call's number looked up per booking (a few thousand index probes), never a
+        # join the planner may turn into a scan of every call.
+        select(
+            select(Call.phone)
+            .where(Call.linkedid == CallOutcome.linkedid)
+            .scalar_subquery()
+            .label("phone"),
+            CallOutcome.at.label("at"),
+        ).where(
+            CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
+        ),
+        select(PatientPhone.phone.label("phone"), Visit.booked_at.label("at"))
+        .join(PatientPhone, PatientPhone.patient_id == Visit.patient_id)
+        .where(Visit.booked_at >= period.start, Visit.booked_at < until),
+    ).subquery()
+    # A WHERE EXISTS (a semi-join over the period's few bookings), not a per-task subplan.
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(
+                in_period,
+                select(bookings.c.phone)
+                .where(
+                    bookings.c.phone == Task.phone,
+                    bookings.c.at >= Task.opened_at,
+                    bookings.c.at <= Task.opened_at + literal(window, Interval()),
+                )
+                .exists(),
+            )
+        )
+        or 0
     )
 
 

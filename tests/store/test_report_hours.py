@@ -7,7 +7,7 @@ each change must show in the next dashboard: a late call, tag, outcome, leg, a d
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, text, update
 from callcenter.calls.model import AgentLeg, Disposition
 from callcenter.reports.figures import Period, ReportOptions
 from callcenter.store import queries, report_hours, reports, users
-from callcenter.store.models import Call, CallLeg
+from callcenter.store.models import Call, CallLeg, Task, TaskAttempt
 from callcenter.store.models_reports import ReportHour
 from callcenter.store.models_speech import CallTag
 
@@ -221,3 +221,87 @@ def test_packed_values_round_trip():
     packed = b"".join(struct.pack(">d", v) for v in values)
     assert list(report_hours.unpack(packed)) == values
     assert list(report_hours.unpack(b"")) == []
+
+
+@pytest.mark.postgres
+def test_callback_attempts_and_closings_after_the_read_move_the_drop_figures(
+    db_url, session_factory, make_call
+):
+    _postgres_only(db_url)
+    drop = make_call(start_ts=T0, caller="89160000001", disposition=Disposition.QUEUE_TIMEOUT)
+    with session_factory.begin() as s:
+        queries.persist_call(s, call=drop)
+    figures = _equal_to_the_rows(session_factory)
+    assert (figures.drops.tasks, figures.drops.with_task, figures.drops.attempted) == (1, 1, 0)
+
+    # The dialer's attempts come hours later; the second one reaches the patient.
+    with session_factory.begin() as s:
+        task = queries.find_open_task(s, phone="+79160000001")
+        assert task is not None
+        for hours, outcome in ((2, "no_answer"), (5, "answered")):
+            at = datetime.fromtimestamp(T0 + hours * 3600, UTC)
+            s.add(TaskAttempt(task_id=task.id, started_at=at, ended_at=at, outcome=outcome))
+    drops = _equal_to_the_rows(session_factory).drops
+    assert (drops.attempted, drops.reached) == (1, 1)
+    assert drops.median_to_first_attempt_s == 2 * 3600 - 26  # the task opened at the hang-up
+
+    # A repeat drop from the same number joins the open task, in a later hour.
+    again = make_call(
+        start_ts=T0 + 3 * 3600, caller="+79160000001", disposition=Disposition.ABANDONED
+    )
+    with session_factory.begin() as s:
+        queries.persist_call(s, call=again)
+    drops = _equal_to_the_rows(session_factory).drops
+    assert (drops.dropped_calls, drops.with_task, drops.tasks) == (2, 2, 1)
+
+    # The task is closed as unreachable.
+    with session_factory.begin() as s:
+        s.execute(
+            update(Task).values(
+                status="closed", close_reason="unreachable", closed_at=NOW - timedelta(days=1)
+            )
+        )
+    drops = _equal_to_the_rows(session_factory).drops
+    assert (drops.still_open, drops.unreachable) == (0, 1)
+
+
+@pytest.mark.postgres
+def test_the_parts_of_one_read_share_one_snapshot(db_url, engine, make_call):
+    """A row committed while the parts run is seen by none of them, even by a part that
+    starts reading after the commit."""
+    _postgres_only(db_url)
+    import threading
+
+    from callcenter.store import snapshot_reads
+    from callcenter.store.db import create_session_factory
+
+    factory = create_session_factory(engine)
+    with factory.begin() as s:
+        queries.persist_call(s, call=_answered(make_call, T0))
+    committed = threading.Event()
+    count = text("SELECT count(*) FROM calls")
+
+    def writer(s):
+        with factory.begin() as other:
+            queries.persist_call(other, call=_answered(make_call, T0 + 60))
+        committed.set()
+        return s.execute(count).scalar()
+
+    def late_reader(s):
+        assert committed.wait(timeout=30)
+        return s.execute(count).scalar()
+
+    with factory() as s:
+        result = snapshot_reads.run_parts(s, {"writer": writer, "reader": late_reader})
+        assert s.execute(count).scalar() == 2  # the caller's own next statement: a new one
+    assert result == {"writer": 1, "reader": 1}
+
+
+def test_parts_run_in_the_callers_session_on_sqlite(db_url, session_factory):
+    if db_url.startswith("postgresql"):
+        pytest.skip("SQLite only")
+    from callcenter.store import snapshot_reads
+
+    with session_factory() as s:
+        result = snapshot_reads.run_parts(s, {"a": lambda p: p is s, "b": lambda p: p is s})
+    assert result == {"a": True, "b": True}

@@ -1,10 +1,11 @@
 """Reports: hourly rollups of the dashboard's figures, kept current by triggers.
 
 ``report_hours`` holds one row per computed UTC hour and ``report_hour_*`` that hour's calls
-by disposition (with their waits, exactly), administrators, tags and objection calls. On
-PostgreSQL, row triggers on ``calls``, ``call_legs``, ``call_tags`` and ``call_outcomes`` add
-the hour of every changed call to ``report_stale_hours``; the dashboard recomputes stale and
-missing hours before it reads (``callcenter.store.report_hours``). SQLite gets the tables but
+by disposition (with their waits, exactly), administrators, tags, objection calls and the
+callback tasks opened in it. On PostgreSQL, row triggers on ``calls``, ``call_legs``,
+``call_tags``, ``call_outcomes``, ``tasks``, ``task_events`` and ``task_attempts`` add the
+hour of every changed call or task to ``report_stale_hours``; the dashboard recomputes stale
+and missing hours before it reads (``callcenter.store.report_hours``). SQLite gets the tables but
 no triggers: it computes the dashboard from the calls themselves.
 
 Revision ID: 0013_report_hours
@@ -63,6 +64,32 @@ _TRIGGER_FUNCTIONS = {
     """,
 }
 _TRIGGER_FUNCTIONS["call_outcomes"] = _TRIGGER_FUNCTIONS["call_tags"]
+_TRIGGER_FUNCTIONS["tasks"] = """
+        IF TG_OP <> 'INSERT' THEN PERFORM report_mark_hour(OLD.opened_at); END IF;
+        IF TG_OP <> 'DELETE' THEN PERFORM report_mark_hour(NEW.opened_at); END IF;
+        -- The dropped calls that opened or joined the task count it by its opening.
+        IF TG_OP = 'UPDATE' THEN
+            PERFORM report_mark_hour(c.started_at)
+            FROM task_events e JOIN calls c ON c.linkedid = e.call_linkedid
+            WHERE e.task_id = NEW.id;
+        END IF;
+"""
+_TRIGGER_FUNCTIONS["task_events"] = """
+        IF TG_OP <> 'INSERT' THEN
+            PERFORM report_mark_hour(started_at) FROM calls WHERE linkedid = OLD.call_linkedid;
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            PERFORM report_mark_hour(started_at) FROM calls WHERE linkedid = NEW.call_linkedid;
+        END IF;
+"""
+_TRIGGER_FUNCTIONS["task_attempts"] = """
+        IF TG_OP <> 'INSERT' THEN
+            PERFORM report_mark_hour(opened_at) FROM tasks WHERE id = OLD.task_id;
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            PERFORM report_mark_hour(opened_at) FROM tasks WHERE id = NEW.task_id;
+        END IF;
+"""
 
 # Updates of columns no figure reads (a recording's path, a transcript's status) mark nothing.
 _UPDATE_COLUMNS = {
@@ -71,6 +98,9 @@ _UPDATE_COLUMNS = {
     "call_legs": "call_id, agent, answered_at, ended_at, outcome",
     "call_tags": "linkedid, tag",
     "call_outcomes": "linkedid, outcome",
+    "tasks": "reason, status, opened_at, closed_at, close_reason",
+    "task_events": "task_id, kind, call_linkedid",
+    "task_attempts": "task_id, started_at, outcome",
 }
 
 
@@ -93,6 +123,7 @@ def upgrade() -> None:
         "report_hours",
         _hour_key(),
         sa.Column("tagged", sa.Integer(), nullable=False),
+        sa.Column("drop_tasks", sa.LargeBinary(), nullable=False),
         sa.Column("computed_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("hour", name=op.f("pk_report_hours")),
     )
@@ -110,6 +141,17 @@ def upgrade() -> None:
         sa.Column("sl_waits", sa.LargeBinary(), nullable=False),
         _hour_fk("report_hour_calls"),
         sa.PrimaryKeyConstraint("hour", "disposition", name=op.f("pk_report_hour_calls")),
+    )
+    op.create_table(
+        "report_hour_tasks",
+        _hour_key(),
+        sa.Column("tasks", sa.Integer(), nullable=False),
+        sa.Column("to_attempt", sa.LargeBinary(), nullable=False),
+        sa.Column("to_contact", sa.LargeBinary(), nullable=False),
+        sa.Column("still_open", sa.Integer(), nullable=False),
+        sa.Column("unreachable", sa.Integer(), nullable=False),
+        _hour_fk("report_hour_tasks"),
+        sa.PrimaryKeyConstraint("hour", name=op.f("pk_report_hour_tasks")),
     )
     op.create_table(
         "report_hour_agents",
@@ -170,6 +212,7 @@ def downgrade() -> None:
         "report_hour_objections",
         "report_hour_tags",
         "report_hour_agents",
+        "report_hour_tasks",
         "report_hour_calls",
         "report_stale_hours",
         "report_hours",
