@@ -456,11 +456,16 @@ def _figures_from_hours(
             report_hours.read_agents(connection, period=period),
         )
 
-    def objections(s: Session) -> Any:
-        rows = report_hours.read_objection_rows(s.connection(), period=period)
-        return summarize_objections(
-            _objection_calls(s, period=period, options=options, postgres=True, rows=rows)
+    def objection_calls(s: Session) -> Any:
+        # The tasks of the period's objection calls, picked by the rollup's list of them.
+        from_call = Task.first_call_linkedid.in_(report_hours.objection_linkedids(period=period))
+        return (
+            report_hours.read_objection_rows(s.connection(), period=period),
+            _objection_followups(s, period=period, from_call=from_call),
         )
+
+    def bookings(s: Session) -> Any:
+        return _bookings_by_phone(s, period=period, options=options, numbers=None)
 
     def drops(s: Session) -> Any:
         return (
@@ -471,11 +476,27 @@ def _figures_from_hours(
 
     parts = snapshot_reads.run_parts(
         session,
-        {"calls": calls, "objections": objections, "drops": drops},
+        {
+            "calls": calls,
+            "objection_calls": objection_calls,
+            "bookings": bookings,
+            "drops": drops,
+        },
         setup=("SET LOCAL jit = off",),
     )
     buckets, (tags, tagged), agents = parts["calls"]
-    objection_figures, objections_total, per_agent = parts["objections"]
+    rows, followups = parts["objection_calls"]
+    objection_figures, objections_total, per_agent = summarize_objections(
+        _objection_calls(
+            session,
+            period=period,
+            options=options,
+            postgres=True,
+            rows=rows,
+            followups=followups,
+            bookings=parts["bookings"],
+        )
+    )
     tasks, won, gaps = parts["drops"]
     totals = buckets.totals
     dropped = sum(getattr(totals, disposition) for disposition in DROPPED)  # fields so named
@@ -584,12 +605,16 @@ def _objection_calls(
     options: ReportOptions,
     postgres: bool,
     rows: list[Any] | None = None,
+    followups: tuple[dict[str, bool], dict[str, bool]] | None = None,
+    bookings: dict[str, list[datetime]] | None = None,
 ) -> list[ObjectionCall]:
     """Return the period's objection calls and what became of them (see
     ``figures.objection_calls``), decided by the database except the win-back window.
 
     Only the objection calls, their follow-up tasks and the bookings of their numbers are read.
-    ``rows``: the objection calls' rows when already read (``_tags_and_objection_rows``).
+    Parts already read are passed in: ``rows`` (the objection calls' rows: linkedid, phone,
+    start_ts, last_agent, agent, tag, booked on the call), ``followups``
+    (``_objection_followups``) and ``bookings`` (``_bookings_by_phone``).
     """
     if rows is None:
         rows = list(
@@ -628,75 +653,30 @@ def _objection_calls(
         call["tags"].add(tag)
     if not calls:
         return []
-    reached = or_(
-        and_(Task.close_reason.in_(sorted(CONTACT_CLOSE_REASONS)), Task.closed_at.is_not(None)),
-        select(TaskAttempt.id)
-        .where(TaskAttempt.task_id == Task.id, TaskAttempt.outcome == "answered")
-        .exists(),
-    )
-    task_open: dict[str, bool] = {}
-    task_reached: dict[str, bool] = {}
-    from_call: ColumnElement[bool]
-    if postgres:
-        # The objection calls' ids as one array parameter: a hashed lookup per task.
-        from_call = Task.first_call_linkedid == func.any(
-            bindparam("objection_calls", sorted(calls), type_=ARRAY(String))
-        )
-    else:
-        # Each task probes its call's tags (SQLite has no array; a list of the period's
-        # objection calls would walk every call of a long period).
-        from_call = (
-            select(CallTag.id)
-            .where(CallTag.linkedid == Task.first_call_linkedid, CallTag.tag.in_(OBJECTION_TAGS))
-            .exists()
-        )
-    for linkedid, status, was_reached in session.execute(
-        select(Task.first_call_linkedid, Task.status, reached).where(
-            # A task opened from a call is opened after it began (the opened_at index).
-            Task.opened_at >= period.start,
-            from_call,
-        )
-    ):
-        if linkedid not in calls:  # a call after the period
-            continue
-        task_open[linkedid] = task_open.get(linkedid, False) or status == "open"
-        task_reached[linkedid] = task_reached.get(linkedid, False) or bool(was_reached)
-    # The bookings from the period's start on, by their time (indexed); only the objection
-    # calls' numbers are kept.
-    numbers = {call["phone"] for call in calls.values() if call["phone"] is not None}
-    until = period.end + timedelta(days=options.win_back_days)
-    booked_at: dict[str, list[datetime]] = defaultdict(list)
-    for phone, at in session.execute(
-        # The call's number looked up per booking (index probes), never a join the planner
-        # may turn into a scan of every call.
-        select(
-            select(Call.phone).where(Call.linkedid == CallOutcome.linkedid).scalar_subquery(),
-            CallOutcome.at,
-        ).where(
-            CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
-        )
-    ):
-        if phone in numbers:
-            # One tzinfo for every moment: comparing datetimes of different tzinfo objects
-            # asks each for its offset, thousands of times over.
-            booked_at[phone].append(at.astimezone(UTC))
-    for phone, at in session.execute(
-        select(PatientPhone.phone, Visit.booked_at)
-        .join(Visit, Visit.patient_id == PatientPhone.patient_id)
-        .where(Visit.booked_at >= period.start, Visit.booked_at < until)
-    ):
-        if phone in numbers:
-            booked_at[phone].append(at.astimezone(UTC))
-    for phone, start_ts in session.execute(
-        select(Call.phone, Call.start_ts)
-        .join(CallTag, CallTag.linkedid == Call.linkedid)
-        .where(CallTag.tag == BOOKED_TAG, Call.started_at >= period.start, Call.started_at < until)
-    ):
-        if phone in numbers:
-            booked_at[phone].append(datetime.fromtimestamp(start_ts, UTC))
+    if followups is None:
+        from_call: ColumnElement[bool]
+        if postgres:
+            # The objection calls' ids as one array parameter: a hashed lookup per task.
+            from_call = Task.first_call_linkedid == func.any(
+                bindparam("objection_calls", sorted(calls), type_=ARRAY(String))
+            )
+        else:
+            # Each task probes its call's tags (SQLite has no array; a list of the period's
+            # objection calls would walk every call of a long period).
+            from_call = (
+                select(CallTag.id)
+                .where(
+                    CallTag.linkedid == Task.first_call_linkedid, CallTag.tag.in_(OBJECTION_TAGS)
+                )
+                .exists()
+            )
+        followups = _objection_followups(session, period=period, from_call=from_call)
+    task_open, task_reached = followups
+    if bookings is None:
+        numbers = {call["phone"] for call in calls.values() if call["phone"] is not None}
+        bookings = _bookings_by_phone(session, period=period, options=options, numbers=numbers)
+    booked_at = bookings
     window = timedelta(days=options.win_back_days)
-    for times in booked_at.values():
-        times.sort()
 
     def booked_later(phone: str | None, at: datetime) -> bool:
         """Whether the number booked after ``at`` and within the window (the first booking
@@ -719,6 +699,74 @@ def _objection_calls(
         )
         for linkedid, call in calls.items()
     ]
+
+
+def _objection_followups(
+    session: Session, *, period: Period, from_call: ColumnElement[bool]
+) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Return, per objection call, whether a follow-up task opened from it is open and
+    whether one reached the patient; ``from_call`` picks the tasks of the objection calls."""
+    reached = or_(
+        and_(Task.close_reason.in_(sorted(CONTACT_CLOSE_REASONS)), Task.closed_at.is_not(None)),
+        select(TaskAttempt.id)
+        .where(TaskAttempt.task_id == Task.id, TaskAttempt.outcome == "answered")
+        .exists(),
+    )
+    task_open: dict[str, bool] = {}
+    task_reached: dict[str, bool] = {}
+    for linkedid, status, was_reached in session.execute(
+        select(Task.first_call_linkedid, Task.status, reached).where(
+            # A task opened from a call is opened after it began (the opened_at index).
+            Task.opened_at >= period.start,
+            from_call,
+        )
+    ):
+        task_open[linkedid] = task_open.get(linkedid, False) or status == "open"
+        task_reached[linkedid] = task_reached.get(linkedid, False) or bool(was_reached)
+    return task_open, task_reached
+
+
+def _bookings_by_phone(
+    session: Session, *, period: Period, options: ReportOptions, numbers: set[str] | None
+) -> dict[str, list[datetime]]:
+    """Return the bookings from the period's start to ``win_back_days`` after its end, by
+    number, in time order: outcomes «записан», visits booked, calls tagged ``booked``.
+
+    ``numbers``: keep only these (None: every number). Read by their time (indexed).
+    """
+    until = period.end + timedelta(days=options.win_back_days)
+    booked_at: dict[str, list[datetime]] = defaultdict(list)
+    for phone, at in session.execute(
+        # The call's number looked up per booking (index probes), never a join the planner
+        # may turn into a scan of every call.
+        select(
+            select(Call.phone).where(Call.linkedid == CallOutcome.linkedid).scalar_subquery(),
+            CallOutcome.at,
+        ).where(
+            CallOutcome.outcome == "booked", CallOutcome.at >= period.start, CallOutcome.at < until
+        )
+    ):
+        if phone is not None and (numbers is None or phone in numbers):
+            # One tzinfo for every moment: comparing datetimes of different tzinfo objects
+            # asks each for its offset, thousands of times over.
+            booked_at[phone].append(at.astimezone(UTC))
+    for phone, at in session.execute(
+        select(PatientPhone.phone, Visit.booked_at)
+        .join(Visit, Visit.patient_id == PatientPhone.patient_id)
+        .where(Visit.booked_at >= period.start, Visit.booked_at < until)
+    ):
+        if numbers is None or phone in numbers:
+            booked_at[phone].append(at.astimezone(UTC))
+    for phone, start_ts in session.execute(
+        select(Call.phone, Call.start_ts)
+        .join(CallTag, CallTag.linkedid == Call.linkedid)
+        .where(CallTag.tag == BOOKED_TAG, Call.started_at >= period.start, Call.started_at < until)
+    ):
+        if phone is not None and (numbers is None or phone in numbers):
+            booked_at[phone].append(datetime.fromtimestamp(start_ts, UTC))
+    for times in booked_at.values():
+        times.sort()
+    return booked_at
 
 
 def _in_period(period: Period) -> ColumnElement[bool]:

@@ -27,8 +27,8 @@ from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
 
-#: Parts run at once at most; the dashboard has three.
-MAX_WORKERS = 3
+#: Parts run at once at most; the dashboard has four.
+MAX_WORKERS = 4
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
 _engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 _engines_lock = threading.Lock()
