@@ -1,5 +1,6 @@
-"""Periodic maintenance on Huey: retention of recordings and transcripts, and the sweep that
-re-queues transcription jobs that failed or were lost.
+"""Periodic maintenance on Huey: retention of recordings and transcripts, the sweep that
+re-queues transcription jobs that failed or were lost, and (PostgreSQL) the refresh of the
+dashboard's hourly rollups, so the first dashboard after a busy hour finds them computed.
 
 ``register_maintenance_tasks(huey, settings, transcribe=…)`` registers both on the worker's
 Huey; ``requeue_transcriptions`` and ``callcenter.privacy.retention.run_retention`` are the
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 RETENTION_SCHEDULE = crontab(minute="17", hour="1")
 #: The re-queue sweep runs every five minutes.
 REQUEUE_SCHEDULE = crontab(minute="*/5")
+#: The dashboard's hourly rollups of the last ``REPORT_WARM_DAYS`` are refreshed every five
+#: minutes (a dashboard refreshes its own period's stale hours anyway; this only keeps them
+#: warm). The span covers a 30-day period and its win-back window.
+REPORT_HOURS_SCHEDULE = crontab(minute="*/5")
+REPORT_WARM_DAYS = 45
 #: Calls re-queued per sweep at most (a backlog drains over several sweeps).
 REQUEUE_BATCH = 200
 
@@ -99,11 +105,29 @@ def requeue_transcriptions(
     )
 
 
+def refresh_report_hours(
+    session_factory: sessionmaker[Session], *, now: datetime | None = None
+) -> int:
+    """Recompute the stale and missing hours of the last ``REPORT_WARM_DAYS`` (PostgreSQL;
+    nothing elsewhere); return how many."""
+    from sqlalchemy import Engine
+
+    from callcenter.store import report_hours
+
+    engine = session_factory.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        return 0
+    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    end += report_hours.HOUR
+    return report_hours.refresh(engine, start=end - timedelta(days=REPORT_WARM_DAYS), end=end)
+
+
 @dataclass(frozen=True, slots=True)
 class MaintenanceTasks:
     """The Huey tasks ``register_maintenance_tasks`` registered."""
 
     retention: Any  # huey.api.PeriodicTask
+    report_hours: Any  # huey.api.PeriodicTask
     requeue: Any | None  # huey.api.PeriodicTask, None without a transcription task
     close: Callable[[], None]
 
@@ -131,6 +155,11 @@ def register_maintenance_tasks(
 
     retention_task = huey.periodic_task(RETENTION_SCHEDULE, name="retention")(retention)
 
+    def report_hours() -> int:
+        return refresh_report_hours(sessions())
+
+    report_hours_task = huey.periodic_task(REPORT_HOURS_SCHEDULE, name="report_hours")(report_hours)
+
     requeue_task = None
     if transcribe is not None:
         enqueue = transcribe
@@ -149,4 +178,9 @@ def register_maintenance_tasks(
         )
     else:
         log.warning("no transcription task given: failed transcriptions are not re-queued")
-    return MaintenanceTasks(retention=retention_task, requeue=requeue_task, close=close)
+    return MaintenanceTasks(
+        retention=retention_task,
+        report_hours=report_hours_task,
+        requeue=requeue_task,
+        close=close,
+    )
