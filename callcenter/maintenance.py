@@ -110,16 +110,9 @@ def refresh_report_hours(
 ) -> int:
     """Recompute the stale and missing hours of the last ``REPORT_WARM_DAYS`` (PostgreSQL;
     nothing elsewhere); return how many."""
-    from sqlalchemy import Engine
-
     from callcenter.store import report_hours
 
-    engine = session_factory.kw.get("bind")
-    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
-        return 0
-    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    end += report_hours.HOUR
-    return report_hours.refresh(engine, start=end - timedelta(days=REPORT_WARM_DAYS), end=end)
+    return report_hours.refresh_recent(session_factory, days=REPORT_WARM_DAYS, now=now)
 
 
 @dataclass(frozen=True, slots=True)

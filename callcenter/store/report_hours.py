@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import bindparam
 
 from callcenter.reports.figures import (
@@ -238,6 +239,18 @@ def refresh(bind: Engine | Connection, *, start: datetime, end: datetime) -> int
         else:
             done += _refresh_chunk(bind, chunk)
     return done
+
+
+def refresh_recent(
+    session_factory: sessionmaker[Session], *, days: int, now: datetime | None = None
+) -> int:
+    """Refresh the hours of the last ``days`` days up to the current hour (PostgreSQL; 0 on
+    any other database); return how many were recomputed."""
+    engine = session_factory.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        return 0
+    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + HOUR
+    return refresh(engine, start=end - timedelta(days=days), end=end)
 
 
 def _chunks(hours: Sequence[datetime]) -> Iterable[Sequence[datetime]]:
