@@ -493,7 +493,7 @@ def objection_linkedids(*, period: Period) -> Any:
 
 
 def stale_hours(connection: Connection) -> list[datetime]:
-    """Return the hours marked stale (for tests and the metrics)."""
+    """Return the hours marked stale, in order."""
     return [
         hour.astimezone(UTC)
         for hour in connection.execute(
