@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,9 +52,10 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def lock_key(session: Session, *, key: str) -> None:
-    """Hold a lock on ``key`` until the session's transaction ends."""
-    if session.get_bind().dialect.name == "postgresql":
+def lock_key(session: Session | Connection, *, key: str) -> None:
+    """Hold a lock on ``key`` until the session's (or connection's) transaction ends."""
+    dialect = session.get_bind().dialect if isinstance(session, Session) else session.dialect
+    if dialect.name == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
             {"namespace": _ADVISORY_LOCK_NAMESPACE, "key": key},

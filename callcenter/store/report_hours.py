@@ -46,6 +46,7 @@ from callcenter.reports.figures import (
     call_figures,
     percentile,
 )
+from callcenter.store.db import lock_key
 
 HOUR = timedelta(hours=1)
 #: Hours recomputed per transaction: a first read of a long period commits as it goes and
@@ -261,7 +262,7 @@ def _chunks(hours: Sequence[datetime]) -> Iterable[Sequence[datetime]]:
 def _refresh_chunk(connection: Connection, hours: Sequence[datetime]) -> int:
     lo, hi = hours[0], hours[-1] + HOUR
     range_ = {"lo": lo, "hi": hi}
-    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": _LOCK})
+    lock_key(connection, key=_LOCK)
     stale = set(
         connection.execute(
             text("DELETE FROM report_stale_hours WHERE hour >= :lo AND hour < :hi RETURNING hour"),

@@ -438,7 +438,7 @@ def _figures_from_hours(
     """Return the figures on PostgreSQL from the hourly rollups (``store.report_hours``),
     with what followed the objections and the drops' win-backs from the rows themselves.
 
-    The hours are refreshed first (committed); then three independent parts run side by
+    The hours are refreshed first (committed); then four independent parts run side by
     side on one snapshot (``store.snapshot_reads``).
     """
     bind = session.get_bind()
@@ -675,7 +675,6 @@ def _objection_calls(
     if bookings is None:
         numbers = {call["phone"] for call in calls.values() if call["phone"] is not None}
         bookings = _bookings_by_phone(session, period=period, options=options, numbers=numbers)
-    booked_at = bookings
     window = timedelta(days=options.win_back_days)
 
     def booked_later(phone: str | None, at: datetime) -> bool:
@@ -683,7 +682,7 @@ def _objection_calls(
         after ``at``, found by bisection)."""
         if phone is None:
             return False
-        times = booked_at.get(phone, [])
+        times = bookings.get(phone, [])
         first = bisect_right(times, at)
         return first < len(times) and times[first] <= at + window
 
